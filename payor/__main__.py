@@ -1,0 +1,5 @@
+import sys
+
+from payor.cli import main
+
+sys.exit(main())

@@ -1,0 +1,116 @@
+"""``/api/v1/projects``: thin edge over projects services and selectors."""
+
+from __future__ import annotations
+
+import datetime as dt
+from uuid import UUID
+
+from django.http import HttpRequest
+from ninja import Router, Schema, Status
+from ninja.pagination import paginate
+from pydantic import Field, field_validator
+
+from payor.api.pagination import Cursor
+from payor.api.schemas import MoneyOut, Problem
+from payor.core.money import MoneyError, get_currency
+from payor.projects import selectors, services
+from payor.projects.errors import OrganizationNotFound
+from payor.projects.models import FundingBucket, Project, ProjectPhase, ProjectStatus
+
+router = Router(tags=["projects"])
+
+
+class OrganizationRef(Schema):
+    id: UUID
+    name: str
+    kind: str
+
+
+class BucketOut(Schema):
+    id: UUID
+    kind: str
+    currency: str
+    funded: MoneyOut
+
+    @staticmethod
+    def resolve_funded(bucket: FundingBucket) -> MoneyOut:
+        return MoneyOut.of(selectors.bucket_funded_total(bucket=bucket))
+
+
+class ProjectOut(Schema):
+    id: UUID
+    organization: OrganizationRef
+    name: str
+    description: str
+    status: ProjectStatus
+    phase: ProjectPhase
+    currency: str
+    start_date: dt.date | None
+    end_date: dt.date | None
+    created_at: dt.datetime
+    buckets: list[BucketOut]
+
+    @staticmethod
+    def resolve_buckets(project: Project) -> list[FundingBucket]:
+        return list(project.buckets.all())
+
+
+class ProjectIn(Schema):
+    organization_id: UUID
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=10_000)
+    currency: str = Field(min_length=3, max_length=10, examples=["USD"])
+    phase: ProjectPhase = ProjectPhase.ORIGINATION
+    status: ProjectStatus = ProjectStatus.ACTIVE
+    start_date: dt.date | None = None
+    end_date: dt.date | None = None
+
+    @field_validator("name")
+    @classmethod
+    def name_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("name must not be blank")
+        return value.strip()
+
+    @field_validator("currency")
+    @classmethod
+    def currency_known(cls, value: str) -> str:
+        try:
+            return get_currency(value.upper()).code
+        except MoneyError as exc:
+            raise ValueError(str(exc)) from exc
+
+
+ERRORS: dict[int, type[Problem]] = {401: Problem, 403: Problem, 404: Problem, 409: Problem, 422: Problem}
+
+
+@router.get("/organizations", response=list[OrganizationRef], summary="Organizations you belong to")
+@paginate(Cursor)
+def list_organizations(request: HttpRequest) -> object:
+    return selectors.organization_list(viewer=request.user)  # type: ignore[arg-type]
+
+
+@router.get("/projects", response=list[ProjectOut], summary="List projects visible to you")
+@paginate(Cursor)
+def list_projects(request: HttpRequest) -> object:
+    return selectors.project_list(viewer=request.user).prefetch_related("buckets")  # type: ignore[arg-type]
+
+
+@router.post("/projects", response={201: ProjectOut, **ERRORS}, summary="Create a project and its Lift Forward bucket")
+def create_project(request: HttpRequest, payload: ProjectIn) -> Status[Project]:
+    organization = (
+        selectors.organization_list(viewer=request.user).filter(pk=payload.organization_id).first()  # type: ignore[arg-type]
+    )
+    if organization is None:
+        raise OrganizationNotFound(f"No organization {payload.organization_id} that you belong to")
+    project = services.project_create(
+        actor=request.user,  # type: ignore[arg-type]
+        organization=organization,
+        **payload.model_dump(exclude={"organization_id"}),
+    )
+    return Status(201, selectors.project_get(viewer=request.user, project_id=project.pk))  # type: ignore[arg-type]
+
+
+@router.get("/projects/{project_id}", response={200: ProjectOut, **ERRORS}, summary="A project with its buckets")
+def get_project(request: HttpRequest, project_id: UUID) -> Project:
+    return selectors.project_get(viewer=request.user, project_id=project_id)  # type: ignore[arg-type]

@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from payor.accounts.services import api_token_create
+from payor.projects.models import FundingBucket, Project
+from payor.testing.factories import OrganizationFactory, ProjectFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def create(api, org, **fields):
+    payload = {"organization_id": str(org.pk), "name": "Klamath riparian", "currency": "USD", **fields}
+    return api.post("/api/v1/projects", data=payload, content_type="application/json")
+
+
+def test_create_project_creates_its_lift_forward_bucket(api, org, user):
+    response = create(
+        api, org, description="Replant 42 ha", phase="implementation", start_date="2026-03-01", end_date="2028-02-29"
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["name"] == "Klamath riparian"
+    assert body["organization"] == {"id": str(org.pk), "name": org.name, "kind": "company"}
+    assert body["phase"] == "implementation"
+    assert body["status"] == "active"
+    assert body["start_date"] == "2026-03-01"
+    assert body["end_date"] == "2028-02-29"
+    assert len(body["buckets"]) == 1
+    bucket = body["buckets"][0]
+    assert bucket["kind"] == "lift_forward"
+    assert bucket["currency"] == "USD"
+    assert bucket["funded"] == {"amount": "0.00", "currency": "USD", "minor": 0}
+    project = Project.objects.get(pk=body["id"])
+    assert project.created_by == user
+    assert FundingBucket.objects.filter(project=project).count() == 1
+
+
+def test_currency_is_normalised_and_usdc_projects_work(api, org):
+    response = create(api, org, currency="usdc")
+    assert response.status_code == 201
+    assert response.json()["buckets"][0]["funded"] == {"amount": "0.000000", "currency": "USDC", "minor": 0}
+
+
+def test_duplicate_name_in_organization_is_409_and_nothing_written(api, org):
+    assert create(api, org).status_code == 201
+    response = create(api, org)
+    assert response.status_code == 409
+    assert response.json()["code"] == "project_name_taken"
+    assert Project.objects.count() == 1
+    assert FundingBucket.objects.count() == 1
+
+
+def test_end_before_start_is_422(api, org):
+    response = create(api, org, start_date="2026-05-01", end_date="2026-04-30")
+    assert response.status_code == 422
+    assert response.json()["code"] == "project_dates_invalid"
+    assert Project.objects.count() == 0
+
+
+def test_cannot_create_in_an_organization_you_do_not_belong_to(api):
+    other = OrganizationFactory()
+    response = create(api, other)
+    assert response.status_code == 404
+    assert response.json()["code"] == "organization_not_found"
+    assert Project.objects.count() == 0
+
+
+def test_list_and_get_are_scoped_to_the_viewers_organizations(api, org):
+    mine = ProjectFactory(organization=org)
+    theirs = ProjectFactory()
+    listed = api.get("/api/v1/projects").json()
+    assert [item["id"] for item in listed["results"]] == [str(mine.pk)]
+    assert api.get(f"/api/v1/projects/{mine.pk}").status_code == 200
+    hidden = api.get(f"/api/v1/projects/{theirs.pk}")
+    assert hidden.status_code == 404
+    assert hidden.json()["code"] == "project_not_found"
+
+
+def test_platform_admin_sees_every_project():
+    admin = UserFactory(is_superuser=True, is_staff=True)
+    projects = [ProjectFactory(), ProjectFactory()]
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {api_token_create(email=admin.email, name='t').secret}")
+    ids = {item["id"] for item in client.get("/api/v1/projects").json()["results"]}
+    assert ids == {str(p.pk) for p in projects}
+
+
+def test_list_is_cursor_paginated_newest_first(api, org):
+    projects = [ProjectFactory(organization=org) for _ in range(5)]
+    newest_first = [str(p.pk) for p in reversed(projects)]
+    page1 = api.get("/api/v1/projects", {"page_size": 2}).json()
+    assert [item["id"] for item in page1["results"]] == newest_first[:2]
+    assert page1["previous"] is None
+    page2 = api.get(page1["next"]).json()
+    assert [item["id"] for item in page2["results"]] == newest_first[2:4]
+    page3 = api.get(page2["next"]).json()
+    assert [item["id"] for item in page3["results"]] == newest_first[4:]
+    assert page3["next"] is None
+    back = api.get(page3["previous"]).json()
+    assert [item["id"] for item in back["results"]] == newest_first[2:4]
+
+
+@pytest.mark.parametrize("params", [{"cursor": "!!!"}, {"cursor": "cD1ub3RhdXVpZA=="}, {"page_size": 0}])
+def test_bad_pagination_parameters_are_422(api, org, params):
+    ProjectFactory(organization=org)
+    response = api.get("/api/v1/projects", params)
+    assert response.status_code == 422
+    assert response.json()["code"] == "validation_error"
+
+
+def test_page_size_is_capped(api, org, settings):
+    settings.API_MAX_PAGE_SIZE = 200
+    for _ in range(3):
+        ProjectFactory(organization=org)
+    body = api.get("/api/v1/projects", {"page_size": 10_000}).json()
+    assert len(body["results"]) == 3
+
+
+def test_organizations_lists_memberships_only(api, org):
+    OrganizationFactory()
+    body = api.get("/api/v1/organizations").json()
+    assert [item["id"] for item in body["results"]] == [str(org.pk)]

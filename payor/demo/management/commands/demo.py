@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+
+from payor.demo.seed import DEMO_PASSWORD, seed
+
+
+class Command(BaseCommand):
+    help = "Migrate, seed demo data (idempotent), print the demo logins, then serve web + worker."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--no-serve", action="store_true", help="Only migrate and seed")
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        call_command("migrate", interactive=False, verbosity=0)
+        result = seed()
+        base = f"http://{options['host']}:{options['port']}"
+        self.stdout.write(self.style.SUCCESS(f"Demo data ready: {result.organization.name}"))
+        for project in result.projects:
+            self.stdout.write(f"  project  {project.name}  {base}/projects/{project.pk}/")
+        self.stdout.write(f"\nSign in at {base}/accounts/login/ with any of (password: {DEMO_PASSWORD}):")
+        width = max(len(spec.email) for spec, _ in result.users)
+        for spec, _user in result.users:
+            self.stdout.write(f"  {spec.email.ljust(width)}  {spec.role}")
+        self.stdout.write("")
+        if not options["no_serve"]:
+            call_command("serve", host=options["host"], port=options["port"])

@@ -1,0 +1,161 @@
+"""Realistic demo data: an organization, a user per role of seed 004, and funded projects.
+
+Idempotent: every object is looked up by a natural key first, so a second run
+reuses what the first created. Later features extend this module.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from payor.accounts.models import Organization, User
+from payor.accounts.services import membership_ensure, organization_create, user_create
+from payor.core.money import Money
+from payor.projects.models import FundingEvent, Project, ProjectPhase
+from payor.projects.services import funding_record, project_create
+
+DEMO_PASSWORD = "payor-demo-pass"  # printed by `payor demo`; demo data only
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    email: str
+    name: str
+    role: str
+    superuser: bool = False
+
+
+DEMO_USERS = (
+    DemoUser("admin@orenna.test", "Ada Admin", "Platform admin", superuser=True),
+    DemoUser("pm@orenna.test", "Priya Manager", "Project manager"),
+    DemoUser("finance@orenna.test", "Felix Reviewer", "Finance reviewer"),
+    DemoUser("treasurer@orenna.test", "Tomas Treasurer", "Treasurer"),
+    DemoUser("signer1@orenna.test", "Sana Signer", "DAO multisig signer"),
+    DemoUser("signer2@orenna.test", "Dmitri Signer", "DAO multisig signer"),
+    DemoUser("signer3@orenna.test", "Grace Signer", "DAO multisig signer"),
+    DemoUser("procurement@orenna.test", "Paula Procurement", "Procurement"),
+    DemoUser("auditor@orenna.test", "Aurelio Auditor", "Auditor (read-only)"),
+    DemoUser("beneficiary@orenna.test", "Bea Beneficiary", "Beneficiary (read-only)"),
+    DemoUser("contractor@riverworks.test", "Rosa Riverworks", "Vendor / contractor"),
+)
+
+
+@dataclass(frozen=True)
+class DemoFunding:
+    source: str
+    amount: str
+    received_on: dt.date
+    reference: str
+    tx_hash: str = ""
+
+
+@dataclass(frozen=True)
+class DemoProject:
+    name: str
+    description: str
+    phase: str
+    start: dt.date
+    end: dt.date
+    funding: tuple[DemoFunding, ...]
+
+
+DEMO_PROJECTS = (
+    DemoProject(
+        name="Klamath River Riparian Restoration",
+        description=(
+            "Replant 42 ha of riparian buffer along the lower Klamath after dam removal: "
+            "site preparation, native seedlings, browse protection and 3 years of survival monitoring. "
+            "Retention is released when vegetation survival reaches 70% at 12 months."
+        ),
+        phase=ProjectPhase.IMPLEMENTATION,
+        start=dt.date(2026, 3, 1),
+        end=dt.date(2028, 2, 29),
+        funding=(
+            DemoFunding("lift_bond", "750000.00", dt.date(2026, 2, 12), "Lift Bond series KR-1 proceeds"),
+            DemoFunding("treasury_allocation", "250000.00", dt.date(2026, 4, 1), "Orenna treasury allocation Q2"),
+            DemoFunding(
+                "beneficiary_prepurchase",
+                "48500.00",
+                dt.date(2026, 6, 18),
+                "Pre-purchase of Lift Units, Pacific Salmon Fund",
+            ),
+        ),
+    ),
+    DemoProject(
+        name="Willamette Floodplain Reforestation",
+        description=(
+            "Reconnect 18 ha of floodplain and plant cottonwood gallery forest; "
+            "origination: surveys, permits and landowner agreements."
+        ),
+        phase=ProjectPhase.ORIGINATION,
+        start=dt.date(2026, 9, 1),
+        end=dt.date(2029, 8, 31),
+        funding=(DemoFunding("treasury_allocation", "120000.00", dt.date(2026, 9, 15), "Seed allocation WF-0"),),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    organization: Organization
+    users: list[tuple[DemoUser, User]]
+    projects: list[Project]
+
+
+def _user(spec: DemoUser) -> User:
+    existing = User.objects.filter(email__iexact=spec.email).first()
+    if existing is not None:
+        return existing
+    return user_create(
+        email=spec.email, password=DEMO_PASSWORD, full_name=spec.name, is_superuser=spec.superuser, check_password=False
+    )
+
+
+@transaction.atomic
+def seed() -> SeedResult:
+    organization = Organization.objects.filter(slug="orenna-dao").first() or organization_create(
+        name="Orenna DAO LLC", kind=Organization.Kind.DAO, slug="orenna-dao"
+    )
+    if not organization.legal_name:
+        organization.legal_name = "Orenna DAO LLC"
+        organization.country = "US"
+        organization.save(update_fields=["legal_name", "country", "updated_at"])
+    users = []
+    for spec in DEMO_USERS:
+        user = _user(spec)
+        membership_ensure(organization=organization, user=user)
+        users.append((spec, user))
+    pm = next(user for spec, user in users if spec.email.startswith("pm@"))
+    treasurer = next(user for spec, user in users if spec.email.startswith("treasurer@"))
+
+    projects = []
+    for demo in DEMO_PROJECTS:
+        project = Project.objects.filter(organization=organization, name=demo.name).first()
+        if project is None:
+            project = project_create(
+                actor=pm,
+                organization=organization,
+                name=demo.name,
+                description=demo.description,
+                currency="USD",
+                phase=demo.phase,
+                start_date=demo.start,
+                end_date=demo.end,
+            )
+        bucket = project.buckets.get(currency="USD")
+        for funding in demo.funding:
+            if not FundingEvent.objects.filter(bucket=bucket, reference=funding.reference).exists():
+                funding_record(
+                    actor=treasurer,
+                    bucket=bucket,
+                    amount=Money.parse(funding.amount, "USD"),
+                    source=funding.source,
+                    received_on=funding.received_on,
+                    reference=funding.reference,
+                    tx_hash=funding.tx_hash,
+                )
+        projects.append(project)
+    return SeedResult(organization=organization, users=users, projects=projects)

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.test import Client
+
+from payor.core.money import Money
+from payor.projects.services import funding_record
+from payor.testing.factories import TEST_PASSWORD, ProjectFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def signed_in(user) -> Client:
+    client = Client()
+    assert client.login(email=user.email, password=TEST_PASSWORD)
+    return client
+
+
+def test_sign_in_page_and_email_password_login(user):
+    client = Client()
+    page = client.get("/accounts/login/")
+    assert page.status_code == 200
+    assert b'name="login"' in page.content
+    assert b'name="password"' in page.content
+    response = client.post("/accounts/login/", {"login": user.email, "password": TEST_PASSWORD})
+    assert response.status_code == 302
+    assert response["Location"] == "/projects/"
+    assert client.get("/projects/").status_code == 200
+
+
+def test_wrong_password_is_refused(user):
+    client = Client()
+    response = client.post("/accounts/login/", {"login": user.email, "password": "wrong"})
+    assert response.status_code == 200
+    assert client.get("/projects/").status_code == 302
+
+
+def test_public_signup_is_closed():
+    response = Client().get("/accounts/signup/")
+    assert response.status_code == 200
+    assert b'name="password1"' not in response.content
+
+
+def test_pages_need_login():
+    response = Client().get("/projects/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+def test_projects_list_shows_own_projects_with_funding(signed_in, org, user):
+    mine = ProjectFactory(organization=org, name="Klamath riparian")
+    ProjectFactory(name="Someone else's project")
+    funding_record(
+        actor=user,
+        bucket=mine.buckets.get(),
+        amount=Money.parse("750000.00", "USD"),
+        source="lift_bond",
+        received_on=dt.date(2026, 2, 12),
+    )
+    page = signed_in.get("/projects/")
+    assert page.status_code == 200
+    assert b"Klamath riparian" in page.content
+    assert b"$750,000.00" in page.content
+    assert b"Someone else" not in page.content
+
+
+def test_htmx_filter_returns_only_the_rows_fragment(signed_in, org):
+    ProjectFactory(organization=org, name="Klamath riparian")
+    ProjectFactory(organization=org, name="Willamette floodplain")
+    fragment = signed_in.get("/projects/", {"q": "willa"}, HTTP_HX_REQUEST="true")
+    assert fragment.status_code == 200
+    assert b"<html" not in fragment.content
+    assert b"Willamette floodplain" in fragment.content
+    assert b"Klamath riparian" not in fragment.content
+
+
+def test_project_page_and_foreign_project_404(signed_in, org, user):
+    mine = ProjectFactory(organization=org, name="Klamath riparian")
+    funding_record(
+        actor=user,
+        bucket=mine.buckets.get(),
+        amount=Money.parse("250000.00", "USD"),
+        source="treasury_allocation",
+        received_on=dt.date(2026, 4, 1),
+        reference="Treasury allocation Q2",
+    )
+    page = signed_in.get(f"/projects/{mine.pk}/")
+    assert page.status_code == 200
+    assert b"Treasury allocation Q2" in page.content
+    assert b"$250,000.00" in page.content
+    assert signed_in.get(f"/projects/{ProjectFactory().pk}/").status_code == 404
+
+
+def test_static_assets_are_vendored_and_served(signed_in):
+    page = signed_in.get("/projects/").content.decode()
+    assert "https://" not in page.split("<body")[0]  # no CDN in <head>
+    assert "/static/vendor/" in page

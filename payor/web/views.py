@@ -1,0 +1,57 @@
+"""HTMX views: parse input, call one selector/service, render."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from payor.core.errors import NotFound
+from payor.projects import selectors
+from payor.projects.models import ProjectPhase, ProjectStatus
+
+
+@login_required
+def project_list_view(request: HttpRequest) -> HttpResponse:
+    projects = selectors.project_list(viewer=request.user)  # type: ignore[arg-type]
+    query = request.GET.get("q", "").strip()[:100]
+    status = request.GET.get("status", "")
+    phase = request.GET.get("phase", "")
+    if query:
+        projects = projects.filter(Q(name__icontains=query) | Q(description__icontains=query))
+    if status in ProjectStatus.values:
+        projects = projects.filter(status=status)
+    if phase in ProjectPhase.values:
+        projects = projects.filter(phase=phase)
+    rows = [
+        {"project": project, "buckets": [(b, selectors.bucket_funded_total(bucket=b)) for b in project.buckets.all()]}
+        for project in projects.prefetch_related("buckets")[:200]
+    ]
+    context = {
+        "rows": rows,
+        "query": query,
+        "status": status,
+        "phase": phase,
+        "statuses": ProjectStatus.choices,
+        "phases": ProjectPhase.choices,
+    }
+    template = "web/projects/list.html#project-rows" if request.htmx else "web/projects/list.html"  # type: ignore[attr-defined]
+    return render(request, template, context)
+
+
+@login_required
+def project_detail_view(request: HttpRequest, project_id: str) -> HttpResponse:
+    try:
+        project = selectors.project_get(viewer=request.user, project_id=project_id)  # type: ignore[arg-type]
+    except NotFound as exc:
+        raise Http404(str(exc)) from exc
+    buckets = [
+        {
+            "bucket": bucket,
+            "funded": selectors.bucket_funded_total(bucket=bucket),
+            "events": list(bucket.funding_events.select_related("recorded_by")[:50]),
+        }
+        for bucket in project.buckets.all()
+    ]
+    return render(request, "web/projects/detail.html", {"project": project, "buckets": buckets})

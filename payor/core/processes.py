@@ -13,9 +13,17 @@ import signal
 import subprocess
 import sys
 import time
+from argparse import ArgumentParser
 from collections.abc import Sequence
 
 GRACE_SECONDS = 15
+
+
+def add_web_arguments(parser: ArgumentParser) -> None:
+    """Options shared by ``payor web``, ``payor serve`` and ``payor demo``."""
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("PAYOR_WEB_WORKERS", "2")))
 
 
 def gunicorn_argv(*, host: str, port: int, workers: int) -> list[str]:

@@ -6,16 +6,14 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from payor.core.processes import gunicorn_argv, supervise, worker_argv
+from payor.core.processes import add_web_arguments, gunicorn_argv, supervise, worker_argv
 
 
 class Command(BaseCommand):
     help = "Run web and worker together (local use). Ctrl-C stops both, then the embedded database."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-        parser.add_argument("--workers", type=int, default=int(os.environ.get("PAYOR_WEB_WORKERS", "2")))
+        add_web_arguments(parser)
         parser.add_argument("--concurrency", type=int, default=int(os.environ.get("PAYOR_WORKER_CONCURRENCY", "4")))
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from payor.core.processes import add_web_arguments
 from payor.demo.seed import DEMO_PASSWORD, seed
 
 
@@ -14,8 +14,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--no-serve", action="store_true", help="Only migrate and seed")
-        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        add_web_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         call_command("migrate", interactive=False, verbosity=0)
@@ -30,4 +29,4 @@ class Command(BaseCommand):
             self.stdout.write(f"  {spec.email.ljust(width)}  {spec.role}")
         self.stdout.write("")
         if not options["no_serve"]:
-            call_command("serve", host=options["host"], port=options["port"])
+            call_command("serve", host=options["host"], port=options["port"], workers=options["workers"])

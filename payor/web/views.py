@@ -6,10 +6,14 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.cache import patch_vary_headers
 
 from payor.core.errors import NotFound
 from payor.projects import selectors
 from payor.projects.models import ProjectPhase, ProjectStatus
+
+LIST_LIMIT = 200
+EVENT_LIMIT = 50
 
 
 @login_required
@@ -26,18 +30,24 @@ def project_list_view(request: HttpRequest) -> HttpResponse:
         projects = projects.filter(phase=phase)
     rows = [
         {"project": project, "buckets": [(b, selectors.bucket_funded_total(bucket=b)) for b in project.buckets.all()]}
-        for project in projects.prefetch_related("buckets")[:200]
+        for project in projects.prefetch_related("buckets")[:LIST_LIMIT]
     ]
     context = {
         "rows": rows,
+        "total": projects.count() if len(rows) == LIST_LIMIT else len(rows),
+        "limit": LIST_LIMIT,
         "query": query,
         "status": status,
         "phase": phase,
         "statuses": ProjectStatus.choices,
         "phases": ProjectPhase.choices,
     }
-    template = "web/projects/list.html#project-rows" if request.htmx else "web/projects/list.html"  # type: ignore[attr-defined]
-    return render(request, template, context)
+    htmx = request.htmx  # type: ignore[attr-defined]
+    partial = bool(htmx) and not htmx.history_restore_request
+    template = "web/projects/list.html#project-rows" if partial else "web/projects/list.html"
+    response = render(request, template, context)
+    patch_vary_headers(response, ["HX-Request"])  # the same URL answers a page or a fragment
+    return response
 
 
 @login_required
@@ -50,7 +60,8 @@ def project_detail_view(request: HttpRequest, project_id: str) -> HttpResponse:
         {
             "bucket": bucket,
             "funded": selectors.bucket_funded_total(bucket=bucket),
-            "events": list(bucket.funding_events.select_related("recorded_by")[:50]),
+            "events": list(bucket.funding_events.select_related("recorded_by")[:EVENT_LIMIT]),
+            "event_count": bucket.funding_events.count(),
         }
         for bucket in project.buckets.all()
     ]

@@ -98,3 +98,32 @@ def test_static_assets_are_vendored_and_served(signed_in):
     page = signed_in.get("/projects/").content.decode()
     assert "https://" not in page.split("<body")[0]  # no CDN in <head>
     assert "/static/vendor/" in page
+
+
+@pytest.mark.parametrize(
+    "path", ["/accounts/login/", "/accounts/password/reset/", "/accounts/password/reset/done/", "/accounts/signup/"]
+)
+def test_anonymous_account_pages_render(path):
+    response = Client().get(path)
+    assert response.status_code == 200
+    assert b"/static/vendor/tabler-core/css/tabler.min.css" in response.content
+
+
+@pytest.mark.parametrize(
+    "path", ["/accounts/2fa/", "/accounts/password/change/", "/accounts/email/", "/accounts/logout/"]
+)
+def test_signed_in_account_pages_render_in_the_app_shell(signed_in, path):
+    response = signed_in.get(path)
+    assert response.status_code == 200
+    assert b'id="project-filters"' not in response.content
+    assert b"Sign out" in response.content
+
+
+def test_unknown_page_renders_the_404_template(signed_in):
+    response = signed_in.get("/no-such-page/")
+    assert response.status_code == 404
+    assert b"/static/vendor/" in response.content
+
+
+def test_htmx_responses_vary_on_hx_request(signed_in):
+    assert "HX-Request" in signed_in.get("/projects/")["Vary"]

@@ -19,6 +19,8 @@ COMMANDS = {
     "migrate": "apply database migrations",
     "createuser": "create a user (email + password)",
     "token": "personal API tokens: create --user EMAIL | list --user EMAIL | revoke PREFIX",
+    "ledger": "the ledger: payor ledger verify (recompute balances, check the identities)",
+    "bench": "benchmarks: payor bench ledger (against pgbench TPC-B on the same server)",
     "demo": "migrate, seed demo data, print the logins, then serve (--no-serve to only seed)",
     "manage": "any Django management command: payor manage <command> [args]",
 }

@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "payor.core",
     "payor.accounts",
     "payor.projects",
+    "payor.ledger",
     "payor.api",
     "payor.web",
     "payor.demo",

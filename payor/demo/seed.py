@@ -14,6 +14,7 @@ from django.db import transaction
 from payor.accounts.models import Organization, User
 from payor.accounts.services import membership_ensure, organization_create, user_create
 from payor.core.money import Money
+from payor.ledger import services as ledger
 from payor.projects.models import FundingEvent, Project, ProjectPhase
 from payor.projects.services import funding_record, project_create
 
@@ -147,7 +148,11 @@ def seed() -> SeedResult:
             )
         bucket = project.buckets.get(currency="USD")
         for funding in demo.funding:
-            if not FundingEvent.objects.filter(bucket=bucket, reference=funding.reference).exists():
+            existing = FundingEvent.objects.filter(bucket=bucket, reference=funding.reference).first()
+            if existing is not None:
+                # Idempotent: posts the FUND transfer only if an older demo database lacks it.
+                ledger.fund(bucket=bucket, amount=existing.amount, key=f"funding:{existing.pk}", actor_id=treasurer.pk)
+            else:
                 funding_record(
                     actor=treasurer,
                     bucket=bucket,

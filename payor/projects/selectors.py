@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from django.db.models import QuerySet, Sum
+from django.db.models import QuerySet
 
 from payor.accounts.models import Organization, User
 from payor.core.errors import NotFound
 from payor.core.money import Money
+from payor.ledger import selectors as ledger_selectors
 from payor.projects.models import FundingBucket, Project
 
 
@@ -37,6 +38,15 @@ def project_get(*, viewer: User, project_id: UUID | str) -> Project:
 
 
 def bucket_funded_total(*, bucket: FundingBucket) -> Money:
-    """Sum of funding received by a bucket (the ledger's FUND total once it exists)."""
-    total = bucket.funding_events.aggregate(total=Sum("amount"))["total"] or 0
-    return Money.of_minor(int(total), bucket.currency)
+    """What a bucket has been funded, from the ledger's funding account."""
+    figures = ledger_selectors.project_summary(project_id=bucket.project_id).get(bucket.currency)
+    return figures.funded if figures else Money.zero(bucket.currency)
+
+
+def project_figures(*, project: Project) -> list[ledger_selectors.Figures]:
+    """Ledger figures for each of the project's buckets (zero for a bucket with no activity yet)."""
+    summary = ledger_selectors.project_summary(project_id=project.pk)
+    return [
+        summary.get(bucket.currency) or ledger_selectors.Figures.zero(bucket.currency)
+        for bucket in project.buckets.all()
+    ]

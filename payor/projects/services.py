@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 
 from payor.accounts.models import Organization, User
 from payor.core.money import Money, get_currency
+from payor.ledger import services as ledger
 from payor.projects.errors import (
     FundingAmountInvalid,
     FundingCurrencyMismatch,
@@ -77,7 +78,7 @@ def funding_record(
     reference: str = "",
     tx_hash: str = "",
 ) -> FundingEvent:
-    """Record money arriving in a bucket."""
+    """Record money arriving in a bucket and post it to the ledger (funding → available), atomically."""
     bucket = FundingBucket.objects.select_for_update().get(pk=bucket.pk)
     if amount.currency.code != bucket.currency:
         raise FundingCurrencyMismatch(f"bucket is in {bucket.currency}, amount is in {amount.currency.code}")
@@ -94,4 +95,5 @@ def funding_record(
     )
     event.amount = amount
     event.save()
+    ledger.fund(bucket=bucket, amount=amount, key=f"funding:{event.pk}", actor_id=actor.pk if actor else None)
     return event

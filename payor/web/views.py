@@ -56,10 +56,19 @@ def project_detail_view(request: HttpRequest, project_id: str) -> HttpResponse:
         project = selectors.project_get(viewer=request.user, project_id=project_id)  # type: ignore[arg-type]
     except NotFound as exc:
         raise Http404(str(exc)) from exc
+    figures = dict(zip(project.buckets.all(), selectors.project_figures(project=project), strict=True))
     buckets = [
         {
             "bucket": bucket,
-            "funded": selectors.bucket_funded_total(bucket=bucket),
+            "figures": figures[bucket],
+            "breakdown": [
+                ("Committed", figures[bucket].committed),
+                ("Encumbered", figures[bucket].encumbered),
+                ("Retention", figures[bucket].retention),
+                ("Withheld", figures[bucket].withheld),
+                ("Pending", figures[bucket].pending),
+                ("Disbursed", figures[bucket].disbursed),
+            ],
             "events": list(bucket.funding_events.select_related("recorded_by")[:EVENT_LIMIT]),
             "event_count": bucket.funding_events.count(),
         }

@@ -13,6 +13,7 @@ from pydantic import Field, field_validator
 from payor.api.pagination import Cursor
 from payor.api.schemas import MoneyOut, Problem
 from payor.core.money import MoneyError, get_currency
+from payor.ledger.selectors import Figures
 from payor.projects import selectors, services
 from payor.projects.errors import OrganizationNotFound
 from payor.projects.models import FundingBucket, Project, ProjectPhase, ProjectStatus
@@ -35,6 +36,47 @@ class BucketOut(Schema):
     @staticmethod
     def resolve_funded(bucket: FundingBucket) -> MoneyOut:
         return MoneyOut.of(selectors.bucket_funded_total(bucket=bucket))
+
+
+class FiguresOut(Schema):
+    """A bucket's ledger figures.
+
+    funded = available + committed + encumbered + retention + withheld + disbursed + pending.
+    """
+
+    currency: str
+    funded: MoneyOut
+    available: MoneyOut
+    committed: MoneyOut
+    encumbered: MoneyOut
+    retention: MoneyOut
+    withheld: MoneyOut
+    disbursed: MoneyOut
+    pending: MoneyOut
+
+    @classmethod
+    def of(cls, figures: Figures) -> FiguresOut:
+        return cls(
+            currency=figures.currency,
+            **{
+                name: MoneyOut.of(getattr(figures, name))
+                for name in (
+                    "funded",
+                    "available",
+                    "committed",
+                    "encumbered",
+                    "retention",
+                    "withheld",
+                    "disbursed",
+                    "pending",
+                )
+            },
+        )
+
+
+class FinanceSummaryOut(Schema):
+    project_id: UUID
+    buckets: list[FiguresOut]
 
 
 class ProjectOut(Schema):
@@ -114,3 +156,16 @@ def create_project(request: HttpRequest, payload: ProjectIn) -> Status[Project]:
 @router.get("/projects/{project_id}", response={200: ProjectOut, **ERRORS}, summary="A project with its buckets")
 def get_project(request: HttpRequest, project_id: UUID) -> Project:
     return selectors.project_get(viewer=request.user, project_id=project_id)  # type: ignore[arg-type]
+
+
+@router.get(
+    "/projects/{project_id}/finance/summary",
+    response={200: FinanceSummaryOut, **ERRORS},
+    summary="Ledger balances per bucket: funded, available, committed, encumbered, retention, withheld, disbursed",
+)
+def finance_summary(request: HttpRequest, project_id: UUID) -> FinanceSummaryOut:
+    project = selectors.project_get(viewer=request.user, project_id=project_id)  # type: ignore[arg-type]
+    return FinanceSummaryOut(
+        project_id=project.pk,
+        buckets=[FiguresOut.of(figures) for figures in selectors.project_figures(project=project)],
+    )

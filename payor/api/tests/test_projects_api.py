@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.test import Client
 
 from payor.accounts.services import api_token_create
+from payor.core.money import Money
 from payor.projects.models import FundingBucket, Project
+from payor.projects.services import funding_record
 from payor.testing.factories import OrganizationFactory, ProjectFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -121,3 +125,23 @@ def test_organizations_lists_memberships_only(api, org):
     OrganizationFactory()
     body = api.get("/api/v1/organizations").json()
     assert [item["id"] for item in body["results"]] == [str(org.pk)]
+
+
+def test_finance_summary_comes_from_the_ledger(api, org, user):
+    project = ProjectFactory(organization=org)
+    funding_record(
+        actor=user,
+        bucket=project.buckets.get(),
+        amount=Money.parse("1048500.00", "USD"),
+        source="lift_bond",
+        received_on=dt.date(2026, 2, 12),
+    )
+    body = api.get(f"/api/v1/projects/{project.pk}/finance/summary").json()
+    assert body["project_id"] == str(project.pk)
+    [usd] = body["buckets"]
+    assert usd["currency"] == "USD"
+    assert usd["funded"] == {"amount": "1048500.00", "currency": "USD", "minor": 104850000}
+    assert usd["available"]["amount"] == "1048500.00"
+    for name in ("committed", "encumbered", "retention", "withheld", "disbursed", "pending"):
+        assert usd[name]["minor"] == 0
+    assert api.get(f"/api/v1/projects/{ProjectFactory().pk}/finance/summary").status_code == 404

@@ -86,10 +86,10 @@ def test_worker_runs_deferred_jobs(user):
         user=user, key="stale", method="POST", path="/api/v1/projects", request_digest="0" * 64
     )
     IdempotencyRecord.objects.update(created_at=timezone.now() - timedelta(days=2))
-    purge_idempotency_keys.defer(timestamp=0)
+    job_id = purge_idempotency_keys.defer(timestamp=0)
     with app.replace_connector(app.connector.get_worker_connector()):
         app.run_worker(wait=False, install_signal_handlers=False, listen_notify=False)
-    assert ProcrastinateJob.objects.get(task_name="api.idempotency.purge").status == "succeeded"
+    assert ProcrastinateJob.objects.get(id=job_id).status == "succeeded"
     assert IdempotencyRecord.objects.count() == 0
 
 

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import pytest
 from django.test import Client
 
 from payor.core.money import Money
+from payor.ledger import services as ledger
 from payor.projects.services import funding_record
 from payor.testing.factories import TEST_PASSWORD, ProjectFactory
 
@@ -127,3 +129,25 @@ def test_unknown_page_renders_the_404_template(signed_in):
 
 def test_htmx_responses_vary_on_hx_request(signed_in):
     assert "HX-Request" in signed_in.get("/projects/")["Vary"]
+
+
+def test_project_page_shows_ledger_balances(signed_in, org, user):
+    project = ProjectFactory(organization=org)
+    bucket = project.buckets.get()
+    funding_record(
+        actor=user,
+        bucket=bucket,
+        amount=Money.parse("1000.00", "USD"),
+        source="lift_bond",
+        received_on=dt.date(2026, 1, 5),
+    )
+    ledger.commit(
+        party=ledger.Party(bucket=bucket, contract_id=uuid.uuid4(), vendor_id=uuid.uuid4()),
+        lines=[ledger.Line(Money.parse("250.00", "USD"))],
+        key="contract:demo",
+    )
+    page = signed_in.get(f"/projects/{project.pk}/").content.decode()
+    assert "$750.00" in page  # available
+    assert "Available of $1,000.00 funded" in page
+    assert "Committed" in page
+    assert "$250.00" in page

@@ -1,0 +1,202 @@
+-- Payor ledger: the one way money moves.
+--
+-- ledger_post(transfers jsonb) posts a linked batch of one or more transfers
+-- atomically and idempotently, and returns (transfer_id, transfer_seq, created)
+-- for each input in order. Each input object:
+--   id (text, caller-supplied, derived from the business event), phase
+--   (single | pending | post | void), code, memo, actor_id, batch_id, refs
+--   (budget_line_id, contract_id, vendor_id, invoice_id, milestone_id,
+--   disbursement_id); for single/pending: debit_account_id, credit_account_id,
+--   amount (minor units), currency, timeout_at (pending only); for post/void:
+--   pending_id and, for a partial post, amount.
+--
+-- Order of work: validate (pending transfer, accounts, currency, project) ->
+-- lock the touched accounts in id order -> insert the transfers (an id that
+-- already exists is not inserted) -> refuse repeats whose fields differ ->
+-- apply the balance deltas, one UPDATE per account. The per-kind CHECK
+-- constraints on ledger_account refuse any internal account going negative in
+-- that same UPDATE, under the row lock: there is no check-then-act window.
+--
+-- Refusals are raised with SQLSTATE PY001 and the stable error code as the
+-- message; the Python service maps them to domain errors.
+
+DROP FUNCTION IF EXISTS ledger_post(jsonb);
+DROP TYPE IF EXISTS ledger_transfer_input;
+
+CREATE TYPE ledger_transfer_input AS (
+    id text,
+    phase text,
+    code text,
+    debit_account_id bigint,
+    credit_account_id bigint,
+    amount bigint,
+    currency text,
+    pending_id text,
+    timeout_at timestamptz,
+    batch_id uuid,
+    budget_line_id uuid,
+    contract_id uuid,
+    vendor_id uuid,
+    invoice_id uuid,
+    milestone_id uuid,
+    disbursement_id uuid,
+    actor_id uuid,
+    memo text
+);
+
+CREATE FUNCTION ledger_post(p_transfers jsonb)
+RETURNS TABLE (transfer_id text, transfer_seq bigint, created boolean)
+LANGUAGE plpgsql
+AS $fn$
+DECLARE
+    v_in ledger_transfer_input[];
+    v_problem record;
+    v_accounts bigint[];
+    v_new text[];
+BEGIN
+    IF jsonb_typeof(p_transfers) IS DISTINCT FROM 'array' OR jsonb_array_length(p_transfers) = 0 THEN
+        RAISE EXCEPTION USING ERRCODE = 'PY001', MESSAGE = 'transfer_batch_empty';
+    END IF;
+
+    -- 1. Parse once; post/void take accounts, currency, code and references from the pending transfer.
+    SELECT array_agg(
+        ROW(
+            i.id,
+            i.phase,
+            coalesce(i.code, p.code),
+            CASE WHEN i.phase IN ('post', 'void') THEN p.debit_account_id ELSE i.debit_account_id END,
+            CASE WHEN i.phase IN ('post', 'void') THEN p.credit_account_id ELSE i.credit_account_id END,
+            CASE WHEN i.phase = 'void' THEN p.amount
+                 WHEN i.phase = 'post' THEN coalesce(i.amount, p.amount)
+                 ELSE i.amount END,
+            CASE WHEN i.phase IN ('post', 'void') THEN p.currency ELSE i.currency END,
+            i.pending_id,
+            i.timeout_at,
+            i.batch_id,
+            coalesce(i.budget_line_id, p.budget_line_id),
+            coalesce(i.contract_id, p.contract_id),
+            coalesce(i.vendor_id, p.vendor_id),
+            coalesce(i.invoice_id, p.invoice_id),
+            coalesce(i.milestone_id, p.milestone_id),
+            coalesce(i.disbursement_id, p.disbursement_id),
+            i.actor_id,
+            coalesce(i.memo, '')
+        )::ledger_transfer_input
+        ORDER BY e.ord
+    )
+    INTO v_in
+    FROM jsonb_array_elements(p_transfers) WITH ORDINALITY AS e (value, ord)
+    CROSS JOIN LATERAL jsonb_populate_record(NULL::ledger_transfer_input, e.value) AS i
+    LEFT JOIN ledger_transfer p ON p.id = i.pending_id AND i.phase IN ('post', 'void');
+
+    -- 2. Validate new transfers (repeats are compared with the original after the insert).
+    SELECT q.problem, q.id INTO v_problem
+    FROM (
+        SELECT r.ordinality AS ord, r.id,
+            CASE
+                WHEN r.id IS NULL OR length(r.id) NOT BETWEEN 1 AND 200 THEN 'transfer_id_invalid'
+                WHEN r.phase IS NULL OR r.phase NOT IN ('single', 'pending', 'post', 'void') THEN 'transfer_phase_invalid'
+                WHEN r.phase IN ('post', 'void') AND p.id IS NULL THEN 'pending_transfer_not_found'
+                WHEN r.phase IN ('post', 'void') AND p.phase <> 'pending' THEN 'pending_transfer_not_pending'
+                WHEN r.phase = 'post' AND r.amount > p.amount THEN 'post_amount_exceeds_pending'
+                WHEN r.phase = 'post' AND p.timeout_at IS NOT NULL AND p.timeout_at <= now() THEN 'pending_transfer_expired'
+                WHEN r.amount IS NULL OR r.amount <= 0 THEN 'transfer_amount_invalid'
+                WHEN d.id IS NULL OR c.id IS NULL THEN 'account_not_found'
+                WHEN d.id = c.id THEN 'transfer_accounts_same'
+                WHEN d.currency <> r.currency OR c.currency <> r.currency THEN 'currency_mismatch'
+                WHEN d.project_id <> c.project_id THEN 'transfer_crosses_projects'
+                WHEN r.timeout_at IS NOT NULL AND r.phase <> 'pending' THEN 'timeout_only_for_pending'
+                WHEN r.timeout_at IS NOT NULL AND r.timeout_at <= now() THEN 'timeout_in_past'
+            END AS problem
+        FROM unnest(v_in) WITH ORDINALITY AS r
+        LEFT JOIN ledger_transfer existing ON existing.id = r.id
+        LEFT JOIN ledger_transfer p ON p.id = r.pending_id AND r.phase IN ('post', 'void')
+        LEFT JOIN ledger_account d ON d.id = r.debit_account_id
+        LEFT JOIN ledger_account c ON c.id = r.credit_account_id
+        WHERE existing.id IS NULL
+    ) q
+    WHERE q.problem IS NOT NULL
+    ORDER BY q.ord
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'PY001', MESSAGE = v_problem.problem, DETAIL = v_problem.id;
+    END IF;
+
+    -- 3. Lock every touched account in id order (no deadlocks between batches).
+    SELECT array_agg(DISTINCT a ORDER BY a) INTO v_accounts
+    FROM unnest(v_in) r, LATERAL (VALUES (r.debit_account_id), (r.credit_account_id)) AS t (a);
+    PERFORM 1 FROM ledger_account WHERE id = ANY (v_accounts) ORDER BY id FOR NO KEY UPDATE;
+
+    -- 4. Insert; ids that exist already are left alone (idempotent repeat).
+    PERFORM set_config('payor.ledger_posting', 'on', true);
+    WITH ins AS (
+        INSERT INTO ledger_transfer (
+            id, seq, debit_account_id, credit_account_id, amount, currency, code, phase, pending_id,
+            timeout_at, batch_id, project_id, budget_line_id, contract_id, vendor_id, invoice_id,
+            milestone_id, disbursement_id, actor_id, memo, created_at
+        )
+        SELECT r.id, nextval('ledger_transfer_seq'), r.debit_account_id, r.credit_account_id, r.amount, r.currency,
+               r.code, r.phase, r.pending_id, r.timeout_at, r.batch_id, d.project_id, r.budget_line_id,
+               r.contract_id, r.vendor_id, r.invoice_id, r.milestone_id, r.disbursement_id, r.actor_id, r.memo,
+               now()
+        FROM unnest(v_in) WITH ORDINALITY AS r
+        JOIN ledger_account d ON d.id = r.debit_account_id
+        ORDER BY ordinality
+        ON CONFLICT (id) DO NOTHING
+        RETURNING ledger_transfer.id
+    )
+    SELECT coalesce(array_agg(ins.id), '{}') INTO v_new FROM ins;
+
+    -- 5. A repeated id must carry the same transfer.
+    SELECT r.id INTO v_problem
+    FROM unnest(v_in) r
+    JOIN ledger_transfer t ON t.id = r.id
+    WHERE NOT (r.id = ANY (v_new))
+      AND (t.phase, t.code, t.debit_account_id, t.credit_account_id, t.amount, t.currency,
+           t.pending_id, t.timeout_at, t.budget_line_id, t.contract_id, t.vendor_id, t.invoice_id,
+           t.milestone_id, t.disbursement_id)
+          IS DISTINCT FROM
+          (r.phase, r.code, r.debit_account_id, r.credit_account_id, r.amount, r.currency,
+           r.pending_id, r.timeout_at, r.budget_line_id, r.contract_id, r.vendor_id, r.invoice_id,
+           r.milestone_id, r.disbursement_id)
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'PY001', MESSAGE = 'transfer_exists_with_different_fields', DETAIL = v_problem.id;
+    END IF;
+
+    -- 6. Balances: one UPDATE per account with the summed deltas of the new transfers.
+    UPDATE ledger_account a
+    SET debits_pending = a.debits_pending + d.dp,
+        debits_posted = a.debits_posted + d.dpo,
+        credits_pending = a.credits_pending + d.cp,
+        credits_posted = a.credits_posted + d.cpo
+    FROM (
+        SELECT x.account_id, sum(x.dp) AS dp, sum(x.dpo) AS dpo, sum(x.cp) AS cp, sum(x.cpo) AS cpo
+        FROM (
+            SELECT t.debit_account_id AS account_id,
+                   CASE t.phase WHEN 'pending' THEN t.amount WHEN 'single' THEN 0 ELSE -p.amount END AS dp,
+                   CASE WHEN t.phase IN ('single', 'post') THEN t.amount ELSE 0 END AS dpo,
+                   0::bigint AS cp, 0::bigint AS cpo
+            FROM unnest(v_new) AS n (id)
+            JOIN ledger_transfer t ON t.id = n.id
+            LEFT JOIN ledger_transfer p ON p.id = t.pending_id
+            UNION ALL
+            SELECT t.credit_account_id, 0, 0,
+                   CASE t.phase WHEN 'pending' THEN t.amount WHEN 'single' THEN 0 ELSE -p.amount END,
+                   CASE WHEN t.phase IN ('single', 'post') THEN t.amount ELSE 0 END
+            FROM unnest(v_new) AS n (id)
+            JOIN ledger_transfer t ON t.id = n.id
+            LEFT JOIN ledger_transfer p ON p.id = t.pending_id
+        ) x
+        GROUP BY x.account_id
+    ) d
+    WHERE a.id = d.account_id;
+    PERFORM set_config('payor.ledger_posting', 'off', true);
+
+    RETURN QUERY
+    SELECT r.id, t.seq, r.id = ANY (v_new)
+    FROM unnest(v_in) WITH ORDINALITY AS r
+    JOIN ledger_transfer t ON t.id = r.id
+    ORDER BY r.ordinality;
+END;
+$fn$;

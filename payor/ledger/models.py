@@ -71,6 +71,9 @@ class Account(models.Model):
     contract_id = models.UUIDField(null=True, blank=True)
     vendor_id = models.UUIDField(null=True, blank=True)
     year = models.SmallIntegerField(null=True, blank=True)
+    # TigerBeetle's account flags: set from the kind when the account is created.
+    debits_must_not_exceed_credits = models.BooleanField(default=True)
+    credits_must_not_exceed_debits = models.BooleanField(default=False)
     debits_pending = models.BigIntegerField(default=0)
     debits_posted = models.BigIntegerField(default=0)
     credits_pending = models.BigIntegerField(default=0)
@@ -91,14 +94,24 @@ class Account(models.Model):
                 ),
                 name="ledger_account_balances_non_negative",
             ),
+            # One constraint per kind, so a refusal names the balance that would have gone negative.
             *[
                 models.CheckConstraint(
-                    condition=~models.Q(kind=kind)
+                    condition=~models.Q(kind=kind, debits_must_not_exceed_credits=True)
                     | models.Q(credits_posted__gte=models.F("debits_posted") + models.F("debits_pending")),
                     name=f"ledger_{kind}_debits_within_credits",
                 )
-                for kind in INTERNAL_KINDS
+                for kind in AccountKind.values
             ],
+            models.CheckConstraint(
+                condition=models.Q(credits_must_not_exceed_debits=False)
+                | models.Q(debits_posted__gte=models.F("credits_posted") + models.F("credits_pending")),
+                name="ledger_account_credits_within_debits",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(kind="funding") | models.Q(debits_must_not_exceed_credits=True),
+                name="ledger_internal_accounts_never_overdraw",
+            ),
         ]
         indexes = [
             models.Index(fields=["project", "kind"], name="ledger_account_project_kind"),

@@ -221,7 +221,10 @@ def account_ensure(
     vendor_id: uuid.UUID | None = None,
     year: int | None = None,
 ) -> Account:
-    """The bucket's account of ``kind`` for these dimensions, created (at zero) on first use."""
+    """The bucket's account of ``kind`` for these dimensions, created (at zero) on first use.
+
+    Its flags come from its kind (a trigger sets them): internal accounts never overdraw.
+    """
     if kind not in AccountKind.values:
         raise TransferInvalid(f"unknown account kind {kind!r}", code="account_kind_invalid")
     lookup = {
@@ -245,7 +248,16 @@ def account_ensure(
             VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 0, 0, 0, 0, now())
             ON CONFLICT DO NOTHING
             """,
-            [bucket.project_id, bucket.pk, bucket.currency, kind, budget_line_id, contract_id, vendor_id, year],
+            [
+                bucket.project_id,
+                bucket.pk,
+                bucket.currency,
+                kind,
+                budget_line_id,
+                contract_id,
+                vendor_id,
+                year,
+            ],
         )
     return Account.objects.get(**lookup)
 

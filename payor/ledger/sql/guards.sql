@@ -33,10 +33,14 @@ CREATE TRIGGER ledger_account_balance_guard
           OR OLD.currency IS DISTINCT FROM NEW.currency OR OLD.kind IS DISTINCT FROM NEW.kind)
     EXECUTE FUNCTION ledger_account_balance_guard();
 
--- A new account starts at zero: balances come only from transfers.
+-- A new account starts at zero: balances come only from transfers. Its flags
+-- default from its kind: only the external funding source may have debits
+-- beyond its credits.
 CREATE OR REPLACE FUNCTION ledger_account_starts_empty() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
 BEGIN
+    NEW.debits_must_not_exceed_credits := coalesce(NEW.debits_must_not_exceed_credits, NEW.kind <> 'funding');
+    NEW.credits_must_not_exceed_debits := coalesce(NEW.credits_must_not_exceed_debits, false);
     IF (NEW.debits_pending, NEW.debits_posted, NEW.credits_pending, NEW.credits_posted) <> (0, 0, 0, 0) THEN
         RAISE EXCEPTION USING ERRCODE = 'PY002', MESSAGE = 'ledger accounts are created with zero balances';
     END IF;

@@ -10,6 +10,10 @@
 --   amount (minor units), currency, timeout_at (pending only); for post/void:
 --   pending_id and, for a partial post, amount.
 --
+-- Every lookup is a LATERAL (… LIMIT 1) subquery: the LIMIT keeps the planner from
+-- turning it into a hash join over the whole transfer table (set-returning
+-- inputs are estimated at 100 rows), so a post costs O(batch), not O(ledger).
+--
 -- Order of work: validate (pending transfer, accounts, currency, project) ->
 -- lock the touched accounts in id order -> insert the transfers (an id that
 -- already exists is not inserted) -> refuse repeats whose fields differ ->
@@ -87,7 +91,9 @@ BEGIN
     INTO v_in
     FROM jsonb_array_elements(p_transfers) WITH ORDINALITY AS e (value, ord)
     CROSS JOIN LATERAL jsonb_populate_record(NULL::ledger_transfer_input, e.value) AS i
-    LEFT JOIN ledger_transfer p ON p.id = i.pending_id AND i.phase IN ('post', 'void');
+    LEFT JOIN LATERAL (
+        SELECT * FROM ledger_transfer WHERE ledger_transfer.id = i.pending_id AND i.phase IN ('post', 'void') LIMIT 1
+    ) p ON true;
 
     -- 2. Validate new transfers (repeats are compared with the original after the insert).
     SELECT q.problem, q.id INTO v_problem
@@ -109,11 +115,13 @@ BEGIN
                 WHEN r.timeout_at IS NOT NULL AND r.timeout_at <= now() THEN 'timeout_in_past'
             END AS problem
         FROM unnest(v_in) WITH ORDINALITY AS r
-        LEFT JOIN ledger_transfer existing ON existing.id = r.id
-        LEFT JOIN ledger_transfer p ON p.id = r.pending_id AND r.phase IN ('post', 'void')
-        LEFT JOIN ledger_account d ON d.id = r.debit_account_id
-        LEFT JOIN ledger_account c ON c.id = r.credit_account_id
-        WHERE existing.id IS NULL
+        LEFT JOIN LATERAL (
+            SELECT t.phase, t.amount, t.timeout_at, t.id FROM ledger_transfer t
+            WHERE t.id = r.pending_id AND r.phase IN ('post', 'void') LIMIT 1
+        ) p ON true
+        LEFT JOIN LATERAL (SELECT a.id, a.currency, a.project_id FROM ledger_account a WHERE a.id = r.debit_account_id LIMIT 1) d ON true
+        LEFT JOIN LATERAL (SELECT a.id, a.currency, a.project_id FROM ledger_account a WHERE a.id = r.credit_account_id LIMIT 1) c ON true
+        WHERE NOT EXISTS (SELECT 1 FROM ledger_transfer existing WHERE existing.id = r.id)
     ) q
     WHERE q.problem IS NOT NULL
     ORDER BY q.ord
@@ -140,7 +148,7 @@ BEGIN
                r.contract_id, r.vendor_id, r.invoice_id, r.milestone_id, r.disbursement_id, r.actor_id, r.memo,
                now()
         FROM unnest(v_in) WITH ORDINALITY AS r
-        JOIN ledger_account d ON d.id = r.debit_account_id
+        CROSS JOIN LATERAL (SELECT a.project_id FROM ledger_account a WHERE a.id = r.debit_account_id LIMIT 1) d
         ORDER BY ordinality
         ON CONFLICT (id) DO NOTHING
         RETURNING ledger_transfer.id
@@ -150,7 +158,7 @@ BEGIN
     -- 5. A repeated id must carry the same transfer.
     SELECT r.id INTO v_problem
     FROM unnest(v_in) r
-    JOIN ledger_transfer t ON t.id = r.id
+    CROSS JOIN LATERAL (SELECT * FROM ledger_transfer WHERE ledger_transfer.id = r.id LIMIT 1) t
     WHERE NOT (r.id = ANY (v_new))
       AND (t.phase, t.code, t.debit_account_id, t.credit_account_id, t.amount, t.currency,
            t.pending_id, t.timeout_at, t.budget_line_id, t.contract_id, t.vendor_id, t.invoice_id,
@@ -178,25 +186,25 @@ BEGIN
                    CASE WHEN t.phase IN ('single', 'post') THEN t.amount ELSE 0 END AS dpo,
                    0::bigint AS cp, 0::bigint AS cpo
             FROM unnest(v_new) AS n (id)
-            JOIN ledger_transfer t ON t.id = n.id
-            LEFT JOIN ledger_transfer p ON p.id = t.pending_id
+            CROSS JOIN LATERAL (SELECT * FROM ledger_transfer WHERE ledger_transfer.id = n.id LIMIT 1) t
+            LEFT JOIN LATERAL (SELECT amount FROM ledger_transfer WHERE ledger_transfer.id = t.pending_id LIMIT 1) p ON true
             UNION ALL
             SELECT t.credit_account_id, 0, 0,
                    CASE t.phase WHEN 'pending' THEN t.amount WHEN 'single' THEN 0 ELSE -p.amount END,
                    CASE WHEN t.phase IN ('single', 'post') THEN t.amount ELSE 0 END
             FROM unnest(v_new) AS n (id)
-            JOIN ledger_transfer t ON t.id = n.id
-            LEFT JOIN ledger_transfer p ON p.id = t.pending_id
+            CROSS JOIN LATERAL (SELECT * FROM ledger_transfer WHERE ledger_transfer.id = n.id LIMIT 1) t
+            LEFT JOIN LATERAL (SELECT amount FROM ledger_transfer WHERE ledger_transfer.id = t.pending_id LIMIT 1) p ON true
         ) x
         GROUP BY x.account_id
     ) d
-    WHERE a.id = d.account_id;
+    WHERE a.id = d.account_id AND a.id = ANY (v_accounts);
     PERFORM set_config('payor.ledger_posting', 'off', true);
 
     RETURN QUERY
     SELECT r.id, t.seq, r.id = ANY (v_new)
     FROM unnest(v_in) WITH ORDINALITY AS r
-    JOIN ledger_transfer t ON t.id = r.id
+    CROSS JOIN LATERAL (SELECT ledger_transfer.seq FROM ledger_transfer WHERE ledger_transfer.id = r.id LIMIT 1) t
     ORDER BY r.ordinality;
 END;
 $fn$;

@@ -118,6 +118,7 @@ _CODE_ERRORS: dict[str, type[LedgerError] | type[TransferConflict] | type[Accoun
 }
 _CODE_DETAILS = {
     "transfer_batch_empty": "A batch needs at least one transfer",
+    "transfer_id_repeated_in_batch": "A batch names the same transfer id twice",
     "transfer_id_invalid": "A transfer id is 1-200 characters",
     "transfer_phase_invalid": "The phase must be single, pending, post or void",
     "pending_transfer_not_found": "No pending transfer with this id",

@@ -27,6 +27,8 @@
 DROP FUNCTION IF EXISTS ledger_post(jsonb);
 DROP TYPE IF EXISTS ledger_transfer_input;
 
+-- One transfer as given by the caller, completed from its pending transfer for
+-- post/void (the pending_* fields are that transfer's amount, phase and timeout).
 CREATE TYPE ledger_transfer_input AS (
     id text,
     phase text,
@@ -45,7 +47,10 @@ CREATE TYPE ledger_transfer_input AS (
     milestone_id uuid,
     disbursement_id uuid,
     actor_id uuid,
-    memo text
+    memo text,
+    pending_amount bigint,
+    pending_phase text,
+    pending_timeout timestamptz
 );
 
 CREATE FUNCTION ledger_post(p_transfers jsonb)
@@ -55,7 +60,6 @@ AS $fn$
 DECLARE
     v_in ledger_transfer_input[];
     v_problem record;
-    v_accounts bigint[];
     v_new text[];
 BEGIN
     IF jsonb_typeof(p_transfers) IS DISTINCT FROM 'array' OR jsonb_array_length(p_transfers) = 0 THEN
@@ -84,7 +88,10 @@ BEGIN
             coalesce(i.milestone_id, p.milestone_id),
             coalesce(i.disbursement_id, p.disbursement_id),
             i.actor_id,
-            coalesce(i.memo, '')
+            coalesce(i.memo, ''),
+            p.amount,
+            p.phase,
+            p.timeout_at
         )::ledger_transfer_input
         ORDER BY e.ord
     )
@@ -92,8 +99,14 @@ BEGIN
     FROM jsonb_array_elements(p_transfers) WITH ORDINALITY AS e (value, ord)
     CROSS JOIN LATERAL jsonb_populate_record(NULL::ledger_transfer_input, e.value) AS i
     LEFT JOIN LATERAL (
-        SELECT * FROM ledger_transfer WHERE ledger_transfer.id = i.pending_id AND i.phase IN ('post', 'void') LIMIT 1
+        SELECT t.code, t.debit_account_id, t.credit_account_id, t.amount, t.currency, t.phase, t.timeout_at,
+               t.budget_line_id, t.contract_id, t.vendor_id, t.invoice_id, t.milestone_id, t.disbursement_id
+        FROM ledger_transfer t WHERE t.id = i.pending_id AND i.phase IN ('post', 'void') LIMIT 1
     ) p ON true;
+
+    IF cardinality(v_in) > 1 AND (SELECT count(DISTINCT r.id) FROM unnest(v_in) r) < cardinality(v_in) THEN
+        RAISE EXCEPTION USING ERRCODE = 'PY001', MESSAGE = 'transfer_id_repeated_in_batch';
+    END IF;
 
     -- 2. Validate new transfers (repeats are compared with the original after the insert).
     SELECT q.problem, q.id INTO v_problem
@@ -102,10 +115,10 @@ BEGIN
             CASE
                 WHEN r.id IS NULL OR length(r.id) NOT BETWEEN 1 AND 200 THEN 'transfer_id_invalid'
                 WHEN r.phase IS NULL OR r.phase NOT IN ('single', 'pending', 'post', 'void') THEN 'transfer_phase_invalid'
-                WHEN r.phase IN ('post', 'void') AND p.id IS NULL THEN 'pending_transfer_not_found'
-                WHEN r.phase IN ('post', 'void') AND p.phase <> 'pending' THEN 'pending_transfer_not_pending'
-                WHEN r.phase = 'post' AND r.amount > p.amount THEN 'post_amount_exceeds_pending'
-                WHEN r.phase = 'post' AND p.timeout_at IS NOT NULL AND p.timeout_at <= now() THEN 'pending_transfer_expired'
+                WHEN r.phase IN ('post', 'void') AND r.pending_phase IS NULL THEN 'pending_transfer_not_found'
+                WHEN r.phase IN ('post', 'void') AND r.pending_phase <> 'pending' THEN 'pending_transfer_not_pending'
+                WHEN r.phase = 'post' AND r.amount > r.pending_amount THEN 'post_amount_exceeds_pending'
+                WHEN r.phase = 'post' AND r.pending_timeout <= now() THEN 'pending_transfer_expired'
                 WHEN r.amount IS NULL OR r.amount <= 0 THEN 'transfer_amount_invalid'
                 WHEN d.id IS NULL OR c.id IS NULL THEN 'account_not_found'
                 WHEN d.id = c.id THEN 'transfer_accounts_same'
@@ -116,11 +129,11 @@ BEGIN
             END AS problem
         FROM unnest(v_in) WITH ORDINALITY AS r
         LEFT JOIN LATERAL (
-            SELECT t.phase, t.amount, t.timeout_at, t.id FROM ledger_transfer t
-            WHERE t.id = r.pending_id AND r.phase IN ('post', 'void') LIMIT 1
-        ) p ON true
-        LEFT JOIN LATERAL (SELECT a.id, a.currency, a.project_id FROM ledger_account a WHERE a.id = r.debit_account_id LIMIT 1) d ON true
-        LEFT JOIN LATERAL (SELECT a.id, a.currency, a.project_id FROM ledger_account a WHERE a.id = r.credit_account_id LIMIT 1) c ON true
+            SELECT a.id, a.currency, a.project_id FROM ledger_account a WHERE a.id = r.debit_account_id LIMIT 1
+        ) d ON true
+        LEFT JOIN LATERAL (
+            SELECT a.id, a.currency, a.project_id FROM ledger_account a WHERE a.id = r.credit_account_id LIMIT 1
+        ) c ON true
         WHERE NOT EXISTS (SELECT 1 FROM ledger_transfer existing WHERE existing.id = r.id)
     ) q
     WHERE q.problem IS NOT NULL
@@ -131,12 +144,12 @@ BEGIN
     END IF;
 
     -- 3. Lock every touched account in id order (no deadlocks between batches).
-    SELECT array_agg(DISTINCT a ORDER BY a) INTO v_accounts
-    FROM unnest(v_in) r, LATERAL (VALUES (r.debit_account_id), (r.credit_account_id)) AS t (a);
-    PERFORM 1 FROM ledger_account WHERE id = ANY (v_accounts) ORDER BY id FOR NO KEY UPDATE;
+    PERFORM 1 FROM ledger_account
+    WHERE id IN (SELECT r.debit_account_id FROM unnest(v_in) r UNION SELECT r.credit_account_id FROM unnest(v_in) r)
+    ORDER BY id
+    FOR NO KEY UPDATE;
 
     -- 4. Insert; ids that exist already are left alone (idempotent repeat).
-    PERFORM set_config('payor.ledger_posting', 'on', true);
     WITH ins AS (
         INSERT INTO ledger_transfer (
             id, seq, debit_account_id, credit_account_id, amount, currency, code, phase, pending_id,
@@ -148,63 +161,66 @@ BEGIN
                r.contract_id, r.vendor_id, r.invoice_id, r.milestone_id, r.disbursement_id, r.actor_id, r.memo,
                now()
         FROM unnest(v_in) WITH ORDINALITY AS r
-        CROSS JOIN LATERAL (SELECT a.project_id FROM ledger_account a WHERE a.id = r.debit_account_id LIMIT 1) d
-        ORDER BY ordinality
+        CROSS JOIN LATERAL (
+            SELECT a.project_id FROM ledger_account a WHERE a.id = r.debit_account_id LIMIT 1
+        ) d
+        ORDER BY r.ordinality
         ON CONFLICT (id) DO NOTHING
         RETURNING ledger_transfer.id
     )
     SELECT coalesce(array_agg(ins.id), '{}') INTO v_new FROM ins;
 
     -- 5. A repeated id must carry the same transfer.
-    SELECT r.id INTO v_problem
-    FROM unnest(v_in) r
-    CROSS JOIN LATERAL (SELECT * FROM ledger_transfer WHERE ledger_transfer.id = r.id LIMIT 1) t
-    WHERE NOT (r.id = ANY (v_new))
-      AND (t.phase, t.code, t.debit_account_id, t.credit_account_id, t.amount, t.currency,
-           t.pending_id, t.timeout_at, t.budget_line_id, t.contract_id, t.vendor_id, t.invoice_id,
-           t.milestone_id, t.disbursement_id)
-          IS DISTINCT FROM
-          (r.phase, r.code, r.debit_account_id, r.credit_account_id, r.amount, r.currency,
-           r.pending_id, r.timeout_at, r.budget_line_id, r.contract_id, r.vendor_id, r.invoice_id,
-           r.milestone_id, r.disbursement_id)
-    LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'PY001', MESSAGE = 'transfer_exists_with_different_fields', DETAIL = v_problem.id;
+    IF cardinality(v_new) < cardinality(v_in) THEN
+        SELECT r.id INTO v_problem
+        FROM unnest(v_in) r
+        CROSS JOIN LATERAL (SELECT * FROM ledger_transfer t WHERE t.id = r.id LIMIT 1) t
+        WHERE NOT (r.id = ANY (v_new))
+          AND (t.phase, t.code, t.debit_account_id, t.credit_account_id, t.amount, t.currency,
+               t.pending_id, t.timeout_at, t.budget_line_id, t.contract_id, t.vendor_id, t.invoice_id,
+               t.milestone_id, t.disbursement_id)
+              IS DISTINCT FROM
+              (r.phase, r.code, r.debit_account_id, r.credit_account_id, r.amount, r.currency,
+               r.pending_id, r.timeout_at, r.budget_line_id, r.contract_id, r.vendor_id, r.invoice_id,
+               r.milestone_id, r.disbursement_id)
+        LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION USING ERRCODE = 'PY001', MESSAGE = 'transfer_exists_with_different_fields',
+                DETAIL = v_problem.id;
+        END IF;
     END IF;
 
     -- 6. Balances: one UPDATE per account with the summed deltas of the new transfers.
-    UPDATE ledger_account a
-    SET debits_pending = a.debits_pending + d.dp,
-        debits_posted = a.debits_posted + d.dpo,
-        credits_pending = a.credits_pending + d.cp,
-        credits_posted = a.credits_posted + d.cpo
-    FROM (
-        SELECT x.account_id, sum(x.dp) AS dp, sum(x.dpo) AS dpo, sum(x.cp) AS cp, sum(x.cpo) AS cpo
+    --    pending: +pending on both sides; single: +posted; post: -pending, +posted; void: -pending.
+    IF cardinality(v_new) > 0 THEN
+        PERFORM set_config('payor.ledger_posting', 'on', true);
+        UPDATE ledger_account a
+        SET debits_pending = a.debits_pending + d.dp,
+            debits_posted = a.debits_posted + d.dpo,
+            credits_pending = a.credits_pending + d.cp,
+            credits_posted = a.credits_posted + d.cpo
         FROM (
-            SELECT t.debit_account_id AS account_id,
-                   CASE t.phase WHEN 'pending' THEN t.amount WHEN 'single' THEN 0 ELSE -p.amount END AS dp,
-                   CASE WHEN t.phase IN ('single', 'post') THEN t.amount ELSE 0 END AS dpo,
-                   0::bigint AS cp, 0::bigint AS cpo
-            FROM unnest(v_new) AS n (id)
-            CROSS JOIN LATERAL (SELECT * FROM ledger_transfer WHERE ledger_transfer.id = n.id LIMIT 1) t
-            LEFT JOIN LATERAL (SELECT amount FROM ledger_transfer WHERE ledger_transfer.id = t.pending_id LIMIT 1) p ON true
-            UNION ALL
-            SELECT t.credit_account_id, 0, 0,
-                   CASE t.phase WHEN 'pending' THEN t.amount WHEN 'single' THEN 0 ELSE -p.amount END,
-                   CASE WHEN t.phase IN ('single', 'post') THEN t.amount ELSE 0 END
-            FROM unnest(v_new) AS n (id)
-            CROSS JOIN LATERAL (SELECT * FROM ledger_transfer WHERE ledger_transfer.id = n.id LIMIT 1) t
-            LEFT JOIN LATERAL (SELECT amount FROM ledger_transfer WHERE ledger_transfer.id = t.pending_id LIMIT 1) p ON true
-        ) x
-        GROUP BY x.account_id
-    ) d
-    WHERE a.id = d.account_id AND a.id = ANY (v_accounts);
-    PERFORM set_config('payor.ledger_posting', 'off', true);
+            SELECT x.account_id, sum(x.dp) AS dp, sum(x.dpo) AS dpo, sum(x.cp) AS cp, sum(x.cpo) AS cpo
+            FROM unnest(v_in) r
+            CROSS JOIN LATERAL (
+                SELECT CASE r.phase WHEN 'pending' THEN r.amount WHEN 'single' THEN 0 ELSE -r.pending_amount END AS pend,
+                       CASE WHEN r.phase IN ('single', 'post') THEN r.amount ELSE 0 END AS post
+            ) e
+            CROSS JOIN LATERAL (
+                VALUES (r.debit_account_id, e.pend, e.post, 0::bigint, 0::bigint),
+                       (r.credit_account_id, 0::bigint, 0::bigint, e.pend, e.post)
+            ) AS x (account_id, dp, dpo, cp, cpo)
+            WHERE r.id = ANY (v_new)
+            GROUP BY x.account_id
+        ) d
+        WHERE a.id = d.account_id;
+        PERFORM set_config('payor.ledger_posting', 'off', true);
+    END IF;
 
     RETURN QUERY
     SELECT r.id, t.seq, r.id = ANY (v_new)
     FROM unnest(v_in) WITH ORDINALITY AS r
-    CROSS JOIN LATERAL (SELECT ledger_transfer.seq FROM ledger_transfer WHERE ledger_transfer.id = r.id LIMIT 1) t
+    CROSS JOIN LATERAL (SELECT t.seq FROM ledger_transfer t WHERE t.id = r.id LIMIT 1) t
     ORDER BY r.ordinality;
 END;
 $fn$;

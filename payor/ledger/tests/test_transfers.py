@@ -94,6 +94,15 @@ def test_a_linked_batch_fails_as_a_whole(funded):
     assert len({t.batch_id for t in Transfer.objects.filter(id__in=["a", "b"])}) == 1
 
 
+def test_a_batch_naming_one_id_twice_is_refused(funded):
+    specs = [commit_spec(funded, "1.00", id="same"), commit_spec(funded, "1.00", id="same")]
+    before = state()
+    with pytest.raises(TransferInvalid) as exc:
+        ledger.transfers_post(specs)
+    assert exc.value.code == "transfer_id_repeated_in_batch"
+    assert state() == before
+
+
 def test_a_refusal_inside_an_outer_transaction_leaves_it_usable(funded):
     with transaction.atomic():
         with pytest.raises(InsufficientFunds):

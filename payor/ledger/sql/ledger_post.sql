@@ -15,9 +15,10 @@
 -- inputs are estimated at 100 rows), so a post costs O(batch), not O(ledger).
 --
 -- Order of work: validate (pending transfer, accounts, currency, project) ->
--- lock the touched accounts in id order -> insert the transfers (an id that
--- already exists is not inserted) -> refuse repeats whose fields differ ->
--- apply the balance deltas, one UPDATE per account. The per-kind CHECK
+-- insert the transfers (an id that already exists is not inserted) -> refuse
+-- repeats whose fields differ -> lock the touched accounts in id order and
+-- apply the balance deltas, one UPDATE per account. The account locks are
+-- taken last, so they are held for as short a time as possible. The per-kind CHECK
 -- constraints on ledger_account refuse any internal account going negative in
 -- that same UPDATE, under the row lock: there is no check-then-act window.
 --
@@ -61,6 +62,10 @@ DECLARE
     v_in ledger_transfer_input[];
     v_problem record;
     v_new text[];
+    v_one ledger_transfer_input;
+    v_pend bigint;
+    v_post bigint;
+    v_account bigint;
 BEGIN
     IF jsonb_typeof(p_transfers) IS DISTINCT FROM 'array' OR jsonb_array_length(p_transfers) = 0 THEN
         RAISE EXCEPTION USING ERRCODE = 'PY001', MESSAGE = 'transfer_batch_empty';
@@ -143,13 +148,8 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'PY001', MESSAGE = v_problem.problem, DETAIL = v_problem.id;
     END IF;
 
-    -- 3. Lock every touched account in id order (no deadlocks between batches).
-    PERFORM 1 FROM ledger_account
-    WHERE id IN (SELECT r.debit_account_id FROM unnest(v_in) r UNION SELECT r.credit_account_id FROM unnest(v_in) r)
-    ORDER BY id
-    FOR NO KEY UPDATE;
-
-    -- 4. Insert; ids that exist already are left alone (idempotent repeat).
+    -- 3. Insert; ids that exist already are left alone (idempotent repeat). A concurrent insert of the
+    --    same id (or of a second resolution of one pending transfer) waits here on the unique index.
     WITH ins AS (
         INSERT INTO ledger_transfer (
             id, seq, debit_account_id, credit_account_id, amount, currency, code, phase, pending_id,
@@ -170,7 +170,7 @@ BEGIN
     )
     SELECT coalesce(array_agg(ins.id), '{}') INTO v_new FROM ins;
 
-    -- 5. A repeated id must carry the same transfer.
+    -- 4. A repeated id must carry the same transfer.
     IF cardinality(v_new) < cardinality(v_in) THEN
         SELECT r.id INTO v_problem
         FROM unnest(v_in) r
@@ -190,30 +190,53 @@ BEGIN
         END IF;
     END IF;
 
-    -- 6. Balances: one UPDATE per account with the summed deltas of the new transfers.
-    --    pending: +pending on both sides; single: +posted; post: -pending, +posted; void: -pending.
+    -- 5. Balances, under row locks taken in account-id order (no deadlocks between batches), held from
+    --    here to commit only. Deltas: pending: +pending on both sides; single: +posted;
+    --    post: -pending, +posted; void: -pending.
     IF cardinality(v_new) > 0 THEN
         PERFORM set_config('payor.ledger_posting', 'on', true);
-        UPDATE ledger_account a
-        SET debits_pending = a.debits_pending + d.dp,
-            debits_posted = a.debits_posted + d.dpo,
-            credits_pending = a.credits_pending + d.cp,
-            credits_posted = a.credits_posted + d.cpo
-        FROM (
-            SELECT x.account_id, sum(x.dp) AS dp, sum(x.dpo) AS dpo, sum(x.cp) AS cp, sum(x.cpo) AS cpo
-            FROM unnest(v_in) r
-            CROSS JOIN LATERAL (
-                SELECT CASE r.phase WHEN 'pending' THEN r.amount WHEN 'single' THEN 0 ELSE -r.pending_amount END AS pend,
-                       CASE WHEN r.phase IN ('single', 'post') THEN r.amount ELSE 0 END AS post
-            ) e
-            CROSS JOIN LATERAL (
-                VALUES (r.debit_account_id, e.pend, e.post, 0::bigint, 0::bigint),
-                       (r.credit_account_id, 0::bigint, 0::bigint, e.pend, e.post)
-            ) AS x (account_id, dp, dpo, cp, cpo)
-            WHERE r.id = ANY (v_new)
-            GROUP BY x.account_id
-        ) d
-        WHERE a.id = d.account_id;
+        IF cardinality(v_in) = 1 THEN
+            -- One transfer: two single-row UPDATEs, lower account id first.
+            v_one := v_in[1];
+            v_pend := CASE v_one.phase WHEN 'pending' THEN v_one.amount WHEN 'single' THEN 0
+                                       ELSE -v_one.pending_amount END;
+            v_post := CASE WHEN v_one.phase IN ('single', 'post') THEN v_one.amount ELSE 0 END;
+            FOREACH v_account IN ARRAY ARRAY[least(v_one.debit_account_id, v_one.credit_account_id),
+                                           greatest(v_one.debit_account_id, v_one.credit_account_id)] LOOP
+                UPDATE ledger_account a
+                SET debits_pending = a.debits_pending + CASE WHEN a.id = v_one.debit_account_id THEN v_pend ELSE 0 END,
+                    debits_posted = a.debits_posted + CASE WHEN a.id = v_one.debit_account_id THEN v_post ELSE 0 END,
+                    credits_pending = a.credits_pending + CASE WHEN a.id = v_one.credit_account_id THEN v_pend ELSE 0 END,
+                    credits_posted = a.credits_posted + CASE WHEN a.id = v_one.credit_account_id THEN v_post ELSE 0 END
+                WHERE a.id = v_account;
+            END LOOP;
+        ELSE
+            PERFORM 1 FROM ledger_account
+            WHERE id IN (SELECT r.debit_account_id FROM unnest(v_in) r UNION SELECT r.credit_account_id FROM unnest(v_in) r)
+            ORDER BY id
+            FOR NO KEY UPDATE;
+            UPDATE ledger_account a
+            SET debits_pending = a.debits_pending + d.dp,
+                debits_posted = a.debits_posted + d.dpo,
+                credits_pending = a.credits_pending + d.cp,
+                credits_posted = a.credits_posted + d.cpo
+            FROM (
+                SELECT x.account_id, sum(x.dp) AS dp, sum(x.dpo) AS dpo, sum(x.cp) AS cp, sum(x.cpo) AS cpo
+                FROM unnest(v_in) r
+                CROSS JOIN LATERAL (
+                    SELECT CASE r.phase WHEN 'pending' THEN r.amount WHEN 'single' THEN 0
+                                        ELSE -r.pending_amount END AS pend,
+                           CASE WHEN r.phase IN ('single', 'post') THEN r.amount ELSE 0 END AS post
+                ) e
+                CROSS JOIN LATERAL (
+                    VALUES (r.debit_account_id, e.pend, e.post, 0::bigint, 0::bigint),
+                           (r.credit_account_id, 0::bigint, 0::bigint, e.pend, e.post)
+                ) AS x (account_id, dp, dpo, cp, cpo)
+                WHERE r.id = ANY (v_new)
+                GROUP BY x.account_id
+            ) d
+            WHERE a.id = d.account_id;
+        END IF;
         PERFORM set_config('payor.ledger_posting', 'off', true);
     END IF;
 
@@ -224,3 +247,6 @@ BEGIN
     ORDER BY r.ordinality;
 END;
 $fn$;
+
+-- The statements above plan the same whatever the input: skip re-planning them on each connection's first calls.
+ALTER FUNCTION ledger_post(jsonb) SET plan_cache_mode = force_generic_plan;

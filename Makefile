@@ -4,7 +4,7 @@ UV_VERSION := 0.13.8
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: help install demo serve test test-embedded lint fmt clean
+.PHONY: help install demo serve test test-embedded lint fmt clean bench-ledger
 
 help:
 	@echo "make demo           install, migrate, seed demo data, serve web + worker on http://127.0.0.1:8000"
@@ -12,6 +12,7 @@ help:
 	@echo "make test-embedded  the database-facing tests against the embedded PostgreSQL"
 	@echo "make lint           ruff + mypy"
 	@echo "make fmt            format and auto-fix"
+	@echo "make bench-ledger   ledger benchmark vs pgbench TPC-B on the same server (BENCH_ARGS=\"--seconds 5 ...\")"
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -44,3 +45,8 @@ fmt: install
 
 clean:
 	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache
+
+# pgbench TPC-B, then Payor's posting path, a 10k pending batch and summary reads in scratch databases on the
+# server of DATABASE_URL (else the embedded one); one JSON line on stdout, then `payor ledger verify`.
+bench-ledger: install
+	PAYOR_ENV=$${PAYOR_ENV:-development} $(RUN) payor bench ledger $(BENCH_ARGS)

@@ -142,7 +142,8 @@ class Transfer(models.Model):
     """
 
     id = models.CharField(max_length=200, primary_key=True)
-    seq = models.BigIntegerField(editable=False, help_text="Posting order (from a sequence); history indexes pair it with the account")
+    # Posting order, from a sequence; the history indexes pair it with each account.
+    seq = models.BigIntegerField(editable=False)
     # Indexed by the (account, seq) indexes below; Django's own FK indexes would only slow inserts.
     debit_account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="debits", db_index=False)
     credit_account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="credits", db_index=False)

@@ -24,7 +24,7 @@ COMMANDS = {
     "demo": "migrate, seed demo data, print the logins, then serve (--no-serve to only seed)",
     "manage": "any Django management command: payor manage <command> [args]",
 }
-DEVELOPMENT_COMMANDS = {"demo", "serve"}
+DEVELOPMENT_COMMANDS = {"demo", "serve", "bench"}
 
 USAGE = """usage: payor [--help] [--version] <command> [args]
 

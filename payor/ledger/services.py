@@ -71,7 +71,9 @@ class TransferSpec:
     memo: str = ""
 
     def as_json(self, batch_id: uuid.UUID | None) -> dict[str, object]:
-        data: dict[str, object] = {"id": self.id, "phase": self.phase, "code": self.code, "memo": self.memo[:200]}
+        data: dict[str, object] = {"id": self.id, "phase": self.phase, "code": self.code}
+        if self.memo:
+            data["memo"] = self.memo[:200]
         if self.phase in (TransferPhase.SINGLE, TransferPhase.PENDING):
             if self.debit is None or self.credit is None or self.amount is None:
                 raise TransferInvalid(

@@ -25,6 +25,10 @@ class Migration(migrations.Migration):
             reverse_sql="DROP FUNCTION IF EXISTS ledger_post(jsonb); DROP TYPE IF EXISTS ledger_transfer_input;",
         ),
         migrations.RunSQL(
+            read("storage.sql"),
+            reverse_sql="ALTER TABLE ledger_account RESET (fillfactor, autovacuum_vacuum_scale_factor);",
+        ),
+        migrations.RunSQL(
             read("guards.sql"),
             reverse_sql=(
                 "DROP TRIGGER IF EXISTS ledger_transfer_append_only ON ledger_transfer;"

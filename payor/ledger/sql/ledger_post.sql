@@ -61,7 +61,8 @@ AS $fn$
 DECLARE
     v_in ledger_transfer_input[];
     v_problem record;
-    v_new text[];
+    v_new jsonb;  -- the new ids as a set {id: true}: O(log n) membership under any plan
+    v_new_count integer;
     v_one ledger_transfer_input;
     v_pend bigint;
     v_post bigint;
@@ -168,14 +169,14 @@ BEGIN
         ON CONFLICT (id) DO NOTHING
         RETURNING ledger_transfer.id
     )
-    SELECT coalesce(array_agg(ins.id), '{}') INTO v_new FROM ins;
+    SELECT coalesce(jsonb_object_agg(ins.id, true), '{}'::jsonb), count(*) INTO v_new, v_new_count FROM ins;
 
     -- 4. A repeated id must carry the same transfer.
-    IF cardinality(v_new) < cardinality(v_in) THEN
+    IF v_new_count < cardinality(v_in) THEN
         SELECT r.id INTO v_problem
         FROM unnest(v_in) r
         CROSS JOIN LATERAL (SELECT * FROM ledger_transfer t WHERE t.id = r.id LIMIT 1) t
-        WHERE NOT (r.id = ANY (v_new))
+        WHERE NOT (v_new ? r.id)
           AND (t.phase, t.code, t.debit_account_id, t.credit_account_id, t.amount, t.currency,
                t.pending_id, t.timeout_at, t.budget_line_id, t.contract_id, t.vendor_id, t.invoice_id,
                t.milestone_id, t.disbursement_id)
@@ -193,7 +194,7 @@ BEGIN
     -- 5. Balances, under row locks taken in account-id order (no deadlocks between batches), held from
     --    here to commit only. Deltas: pending: +pending on both sides; single: +posted;
     --    post: -pending, +posted; void: -pending.
-    IF cardinality(v_new) > 0 THEN
+    IF v_new_count > 0 THEN
         PERFORM set_config('payor.ledger_posting', 'on', true);
         IF cardinality(v_in) = 1 THEN
             -- One transfer: two single-row UPDATEs, lower account id first.
@@ -232,7 +233,7 @@ BEGIN
                     VALUES (r.debit_account_id, e.pend, e.post, 0::bigint, 0::bigint),
                            (r.credit_account_id, 0::bigint, 0::bigint, e.pend, e.post)
                 ) AS x (account_id, dp, dpo, cp, cpo)
-                WHERE r.id = ANY (v_new)
+                WHERE v_new ? r.id
                 GROUP BY x.account_id
             ) d
             WHERE a.id = d.account_id;
@@ -241,7 +242,7 @@ BEGIN
     END IF;
 
     RETURN QUERY
-    SELECT r.id, t.seq, r.id = ANY (v_new)
+    SELECT r.id, t.seq, v_new ? r.id
     FROM unnest(v_in) WITH ORDINALITY AS r
     CROSS JOIN LATERAL (SELECT t.seq FROM ledger_transfer t WHERE t.id = r.id LIMIT 1) t
     ORDER BY r.ordinality;

@@ -167,8 +167,14 @@ class Transfer(models.Model):
     )
     timeout_at = models.DateTimeField(null=True, blank=True)
     batch_id = models.UUIDField(null=True, blank=True)
+    # Derived from the debit account by ledger_post (accounts carry the project foreign key), so no
+    # constraint of its own: one less check per posted transfer.
     project = models.ForeignKey(
-        "projects.Project", on_delete=models.PROTECT, related_name="ledger_transfers", db_index=False
+        "projects.Project",
+        on_delete=models.PROTECT,
+        related_name="ledger_transfers",
+        db_index=False,
+        db_constraint=False,
     )
     budget_line_id = models.UUIDField(null=True, blank=True)
     contract_id = models.UUIDField(null=True, blank=True)

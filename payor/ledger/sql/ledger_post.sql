@@ -61,7 +61,7 @@ AS $fn$
 DECLARE
     v_in ledger_transfer_input[];
     v_problem record;
-    v_new jsonb;  -- the new ids as a set {id: true}: O(log n) membership under any plan
+    v_new jsonb;  -- the new transfers as {id: seq}: O(log n) membership under any plan
     v_new_count integer;
     v_one ledger_transfer_input;
     v_pend bigint;
@@ -167,9 +167,9 @@ BEGIN
         ) d
         ORDER BY r.ordinality
         ON CONFLICT (id) DO NOTHING
-        RETURNING ledger_transfer.id
+        RETURNING ledger_transfer.id, ledger_transfer.seq
     )
-    SELECT coalesce(jsonb_object_agg(ins.id, true), '{}'::jsonb), count(*) INTO v_new, v_new_count FROM ins;
+    SELECT coalesce(jsonb_object_agg(ins.id, ins.seq), '{}'::jsonb), count(*) INTO v_new, v_new_count FROM ins;
 
     -- 4. A repeated id must carry the same transfer.
     IF v_new_count < cardinality(v_in) THEN
@@ -242,9 +242,10 @@ BEGIN
     END IF;
 
     RETURN QUERY
-    SELECT r.id, t.seq, v_new ? r.id
+    SELECT r.id,
+           coalesce((v_new ->> r.id)::bigint, (SELECT t.seq FROM ledger_transfer t WHERE t.id = r.id LIMIT 1)),
+           v_new ? r.id
     FROM unnest(v_in) WITH ORDINALITY AS r
-    CROSS JOIN LATERAL (SELECT t.seq FROM ledger_transfer t WHERE t.id = r.id LIMIT 1) t
     ORDER BY r.ordinality;
 END;
 $fn$;

@@ -16,7 +16,7 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunSQL(
-            "CREATE SEQUENCE IF NOT EXISTS ledger_transfer_seq;"
+            "CREATE SEQUENCE IF NOT EXISTS ledger_transfer_seq CACHE 64;"
             "ALTER TABLE ledger_transfer ALTER COLUMN seq SET DEFAULT nextval('ledger_transfer_seq');",
             reverse_sql="ALTER TABLE ledger_transfer ALTER COLUMN seq DROP DEFAULT; DROP SEQUENCE ledger_transfer_seq;",
         ),

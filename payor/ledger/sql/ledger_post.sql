@@ -29,7 +29,8 @@ DROP FUNCTION IF EXISTS ledger_post(jsonb);
 DROP TYPE IF EXISTS ledger_transfer_input;
 
 -- One transfer as given by the caller, completed from its pending transfer for
--- post/void (the pending_* fields are that transfer's amount, phase and timeout).
+-- post/void (the pending_* fields are that transfer's amount, phase and timeout)
+-- and from its two accounts (currency, project; NULL when the account is unknown).
 CREATE TYPE ledger_transfer_input AS (
     id text,
     phase text,
@@ -51,7 +52,11 @@ CREATE TYPE ledger_transfer_input AS (
     memo text,
     pending_amount bigint,
     pending_phase text,
-    pending_timeout timestamptz
+    pending_timeout timestamptz,
+    debit_currency text,
+    debit_project_id uuid,
+    credit_currency text,
+    credit_project_id uuid
 );
 
 CREATE FUNCTION ledger_post(p_transfers jsonb)
@@ -97,7 +102,11 @@ BEGIN
             coalesce(i.memo, ''),
             p.amount,
             p.phase,
-            p.timeout_at
+            p.timeout_at,
+            d.currency,
+            d.project_id,
+            c.currency,
+            c.project_id
         )::ledger_transfer_input
         ORDER BY e.ord
     )
@@ -108,7 +117,17 @@ BEGIN
         SELECT t.code, t.debit_account_id, t.credit_account_id, t.amount, t.currency, t.phase, t.timeout_at,
                t.budget_line_id, t.contract_id, t.vendor_id, t.invoice_id, t.milestone_id, t.disbursement_id
         FROM ledger_transfer t WHERE t.id = i.pending_id AND i.phase IN ('post', 'void') LIMIT 1
-    ) p ON true;
+    ) p ON true
+    LEFT JOIN LATERAL (
+        SELECT a.currency, a.project_id FROM ledger_account a
+        WHERE a.id = CASE WHEN i.phase IN ('post', 'void') THEN p.debit_account_id ELSE i.debit_account_id END
+        LIMIT 1
+    ) d ON true
+    LEFT JOIN LATERAL (
+        SELECT a.currency, a.project_id FROM ledger_account a
+        WHERE a.id = CASE WHEN i.phase IN ('post', 'void') THEN p.credit_account_id ELSE i.credit_account_id END
+        LIMIT 1
+    ) c ON true;
 
     IF cardinality(v_in) > 1 AND (SELECT count(DISTINCT r.id) FROM unnest(v_in) r) < cardinality(v_in) THEN
         RAISE EXCEPTION USING ERRCODE = 'PY001', MESSAGE = 'transfer_id_repeated_in_batch';
@@ -126,20 +145,14 @@ BEGIN
                 WHEN r.phase = 'post' AND r.amount > r.pending_amount THEN 'post_amount_exceeds_pending'
                 WHEN r.phase = 'post' AND r.pending_timeout <= now() THEN 'pending_transfer_expired'
                 WHEN r.amount IS NULL OR r.amount <= 0 THEN 'transfer_amount_invalid'
-                WHEN d.id IS NULL OR c.id IS NULL THEN 'account_not_found'
-                WHEN d.id = c.id THEN 'transfer_accounts_same'
-                WHEN d.currency <> r.currency OR c.currency <> r.currency THEN 'currency_mismatch'
-                WHEN d.project_id <> c.project_id THEN 'transfer_crosses_projects'
+                WHEN r.debit_project_id IS NULL OR r.credit_project_id IS NULL THEN 'account_not_found'
+                WHEN r.debit_account_id = r.credit_account_id THEN 'transfer_accounts_same'
+                WHEN r.debit_currency <> r.currency OR r.credit_currency <> r.currency THEN 'currency_mismatch'
+                WHEN r.debit_project_id <> r.credit_project_id THEN 'transfer_crosses_projects'
                 WHEN r.timeout_at IS NOT NULL AND r.phase <> 'pending' THEN 'timeout_only_for_pending'
                 WHEN r.timeout_at IS NOT NULL AND r.timeout_at <= now() THEN 'timeout_in_past'
             END AS problem
         FROM unnest(v_in) WITH ORDINALITY AS r
-        LEFT JOIN LATERAL (
-            SELECT a.id, a.currency, a.project_id FROM ledger_account a WHERE a.id = r.debit_account_id LIMIT 1
-        ) d ON true
-        LEFT JOIN LATERAL (
-            SELECT a.id, a.currency, a.project_id FROM ledger_account a WHERE a.id = r.credit_account_id LIMIT 1
-        ) c ON true
         WHERE NOT EXISTS (SELECT 1 FROM ledger_transfer existing WHERE existing.id = r.id)
     ) q
     WHERE q.problem IS NOT NULL
@@ -158,13 +171,10 @@ BEGIN
             milestone_id, disbursement_id, actor_id, memo, created_at
         )
         SELECT r.id, nextval('ledger_transfer_seq'), r.debit_account_id, r.credit_account_id, r.amount, r.currency,
-               r.code, r.phase, r.pending_id, r.timeout_at, r.batch_id, d.project_id, r.budget_line_id,
+               r.code, r.phase, r.pending_id, r.timeout_at, r.batch_id, r.debit_project_id, r.budget_line_id,
                r.contract_id, r.vendor_id, r.invoice_id, r.milestone_id, r.disbursement_id, r.actor_id, r.memo,
                now()
         FROM unnest(v_in) WITH ORDINALITY AS r
-        CROSS JOIN LATERAL (
-            SELECT a.project_id FROM ledger_account a WHERE a.id = r.debit_account_id LIMIT 1
-        ) d
         ORDER BY r.ordinality
         ON CONFLICT (id) DO NOTHING
         RETURNING ledger_transfer.id, ledger_transfer.seq

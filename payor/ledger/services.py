@@ -314,8 +314,9 @@ def _moves(
     lines: Sequence[Line],
     source: str,
     target: str,
-    refs: Refs,
     actor_id: uuid.UUID | None,
+    invoice_id: uuid.UUID | None = None,
+    disbursement_id: uuid.UUID | None = None,
     phase: str = TransferPhase.SINGLE,
     target_year: int | None = None,
     timeout_at: dt.datetime | None = None,
@@ -329,7 +330,13 @@ def _moves(
             credit=_acct(party, target, line, year=target_year),
             phase=phase,
             timeout_at=timeout_at,
-            refs=Refs(**{**vars(refs), "budget_line_id": line.budget_line_id}),
+            refs=Refs(
+                budget_line_id=line.budget_line_id,
+                contract_id=party.contract_id,
+                vendor_id=party.vendor_id,
+                invoice_id=invoice_id,
+                disbursement_id=disbursement_id,
+            ),
             actor_id=actor_id,
         )
         for line in lines
@@ -410,7 +417,6 @@ def encumber(
 
     Beyond the remaining commitment it is refused with ``commitment_exceeded`` (a change order is needed).
     """
-    refs = Refs(contract_id=party.contract_id, vendor_id=party.vendor_id, invoice_id=invoice_id)
     return _moves(
         key=key,
         step="encumber",
@@ -419,7 +425,7 @@ def encumber(
         lines=lines,
         source=AccountKind.COMMITTED,
         target=AccountKind.ENCUMBERED,
-        refs=refs,
+        invoice_id=invoice_id,
         actor_id=actor_id,
     )
 
@@ -428,7 +434,6 @@ def encumbrance_release(
     *, party: Party, lines: Sequence[Line], key: str, invoice_id: uuid.UUID, actor_id: uuid.UUID | None = None
 ) -> list[Posted]:
     """Invoice rejected or returned for revision: encumbered → committed."""
-    refs = Refs(contract_id=party.contract_id, vendor_id=party.vendor_id, invoice_id=invoice_id)
     return _moves(
         key=key,
         step="release",
@@ -437,7 +442,7 @@ def encumbrance_release(
         lines=lines,
         source=AccountKind.ENCUMBERED,
         target=AccountKind.COMMITTED,
-        refs=refs,
+        invoice_id=invoice_id,
         actor_id=actor_id,
     )
 
@@ -446,7 +451,6 @@ def retain(
     *, party: Party, lines: Sequence[Line], key: str, invoice_id: uuid.UUID, actor_id: uuid.UUID | None = None
 ) -> list[Posted]:
     """Invoice approved, retention held: encumbered → retention."""
-    refs = Refs(contract_id=party.contract_id, vendor_id=party.vendor_id, invoice_id=invoice_id)
     return _moves(
         key=key,
         step="retain",
@@ -455,7 +459,7 @@ def retain(
         lines=lines,
         source=AccountKind.ENCUMBERED,
         target=AccountKind.RETENTION,
-        refs=refs,
+        invoice_id=invoice_id,
         actor_id=actor_id,
     )
 
@@ -464,7 +468,6 @@ def withhold(
     *, party: Party, lines: Sequence[Line], key: str, invoice_id: uuid.UUID, actor_id: uuid.UUID | None = None
 ) -> list[Posted]:
     """Invoice approved, tax withheld (owed to the tax authority): encumbered → withheld."""
-    refs = Refs(contract_id=party.contract_id, vendor_id=party.vendor_id, invoice_id=invoice_id)
     return _moves(
         key=key,
         step="withhold",
@@ -473,7 +476,7 @@ def withhold(
         lines=lines,
         source=AccountKind.ENCUMBERED,
         target=AccountKind.WITHHELD,
-        refs=refs,
+        invoice_id=invoice_id,
         actor_id=actor_id,
     )
 
@@ -487,7 +490,6 @@ def retention_release(
     actor_id: uuid.UUID | None = None,
 ) -> list[Posted]:
     """Verification gate passed: retention → encumbered (the retention-release invoice is then paid as usual)."""
-    refs = Refs(contract_id=party.contract_id, vendor_id=party.vendor_id, invoice_id=invoice_id)
     return _moves(
         key=key,
         step="retention-release",
@@ -496,7 +498,7 @@ def retention_release(
         lines=lines,
         source=AccountKind.RETENTION,
         target=AccountKind.ENCUMBERED,
-        refs=refs,
+        invoice_id=invoice_id,
         actor_id=actor_id,
     )
 
@@ -512,9 +514,6 @@ def disbursement_schedule(
     actor_id: uuid.UUID | None = None,
 ) -> list[Posted]:
     """Payment scheduled in a run: encumbered → disbursed, **pending** (per line; disbursed carries the year)."""
-    refs = Refs(
-        contract_id=party.contract_id, vendor_id=party.vendor_id, invoice_id=invoice_id, disbursement_id=disbursement_id
-    )
     return _moves(
         key=f"disbursement:{disbursement_id}",
         step="schedule",
@@ -523,7 +522,8 @@ def disbursement_schedule(
         lines=lines,
         source=AccountKind.ENCUMBERED,
         target=AccountKind.DISBURSED,
-        refs=refs,
+        invoice_id=invoice_id,
+        disbursement_id=disbursement_id,
         actor_id=actor_id,
         phase=TransferPhase.PENDING,
         target_year=year,

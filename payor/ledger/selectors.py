@@ -169,11 +169,12 @@ def account_history(
     if before_seq is not None:
         touching = touching.filter(seq__lt=before_seq)
     lines = []
-    for transfer in touching.order_by("-seq")[:limit]:
+    page = list(touching.order_by("-seq")[: limit + 1])  # one extra row tells whether an older page exists
+    for transfer in page[:limit]:
         delta, pending_delta = _effect(transfer, account, transfer.pending.amount if transfer.pending else 0)
         lines.append(HistoryLine(transfer=transfer, delta=delta, pending_delta=pending_delta, balance_after=balance))
         balance -= delta
-    more = len(lines) == limit
+    more = len(page) > limit
     return HistoryPage(
         lines=lines,
         next_before_seq=lines[-1].transfer.seq if more else None,

@@ -20,6 +20,7 @@ COMMANDS = {
     "createuser": "create a user (email + password)",
     "token": "personal API tokens: create --user EMAIL | list --user EMAIL | revoke PREFIX",
     "ledger": "the ledger: payor ledger verify (recompute balances, check the identities)",
+    "audit": "the audit log: payor audit verify (recompute the hash chain) | export --format jsonl|csv",
     "bench": "benchmarks: payor bench ledger (against pgbench TPC-B on the same server)",
     "demo": "migrate, seed demo data, print the logins, then serve (--no-serve to only seed)",
     "manage": "any Django management command: payor manage <command> [args]",

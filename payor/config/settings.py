@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "payor.accounts",
     "payor.projects",
     "payor.ledger",
+    "payor.audit",
     "payor.api",
     "payor.web",
     "payor.demo",

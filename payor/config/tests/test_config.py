@@ -67,7 +67,7 @@ def test_cli_version_and_help():
     version = subprocess.run([sys.executable, "-m", "payor.cli", "--version"], capture_output=True, text=True)
     assert version.stdout.strip().startswith("payor 0.")
     helptext = subprocess.run([sys.executable, "-m", "payor.cli", "--help"], capture_output=True, text=True)
-    for command in ("serve", "web", "worker", "migrate", "createuser", "token", "demo"):
+    for command in ("serve", "web", "worker", "migrate", "createuser", "token", "demo", "ledger", "audit", "bench"):
         assert f"\n  {command} " in helptext.stdout
     unknown = subprocess.run([sys.executable, "-m", "payor.cli", "frobnicate"], capture_output=True, text=True)
     assert unknown.returncode == 2

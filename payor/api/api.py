@@ -15,7 +15,9 @@ from ninja.errors import AuthenticationError, AuthorizationError, HttpError, Thr
 from payor import __version__
 from payor.api.auth import API_AUTH
 from payor.api.problems import domain_error_response, problem_response
+from payor.api.routers.approval_matrix import router as approval_matrix_router
 from payor.api.routers.projects import router as projects_router
+from payor.api.routers.roles import router as roles_router
 from payor.core.errors import DomainError
 from payor.core.money import MoneyError
 
@@ -115,3 +117,5 @@ def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 
 api.add_router("/", projects_router)
+api.add_router("/", roles_router)
+api.add_router("/", approval_matrix_router)

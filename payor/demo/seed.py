@@ -17,6 +17,7 @@ from payor.core.money import Money
 from payor.ledger import services as ledger
 from payor.projects.models import FundingEvent, Project, ProjectPhase
 from payor.projects.services import funding_record, project_create
+from payor.rbac.services import role_assign
 
 DEMO_PASSWORD = "payor-demo-pass"  # printed by `payor demo`; demo data only
 
@@ -27,19 +28,53 @@ class DemoUser:
     name: str
     role: str
     superuser: bool = False
+    project_role: str | None = None  # granted on every demo project by the platform admin
+    approval_limit: str | None = None  # USD
 
 
 DEMO_USERS = (
     DemoUser("admin@orenna.test", "Ada Admin", "Platform admin", superuser=True),
     DemoUser("pm@orenna.test", "Priya Manager", "Project manager"),
-    DemoUser("finance@orenna.test", "Felix Reviewer", "Finance reviewer"),
-    DemoUser("treasurer@orenna.test", "Tomas Treasurer", "Treasurer"),
-    DemoUser("signer1@orenna.test", "Sana Signer", "DAO multisig signer"),
-    DemoUser("signer2@orenna.test", "Dmitri Signer", "DAO multisig signer"),
-    DemoUser("signer3@orenna.test", "Grace Signer", "DAO multisig signer"),
-    DemoUser("procurement@orenna.test", "Paula Procurement", "Procurement"),
-    DemoUser("auditor@orenna.test", "Aurelio Auditor", "Auditor (read-only)"),
-    DemoUser("beneficiary@orenna.test", "Bea Beneficiary", "Beneficiary (read-only)"),
+    DemoUser(
+        "finance@orenna.test",
+        "Felix Reviewer",
+        "Finance reviewer",
+        project_role="FINANCE_REVIEWER",
+        approval_limit="50000.00",
+    ),
+    DemoUser(
+        "treasurer@orenna.test", "Tomas Treasurer", "Treasurer", project_role="TREASURER", approval_limit="250000.00"
+    ),
+    DemoUser(
+        "signer1@orenna.test",
+        "Sana Signer",
+        "DAO multisig signer",
+        project_role="DAO_MULTISIG",
+        approval_limit="5000000.00",
+    ),
+    DemoUser(
+        "signer2@orenna.test",
+        "Dmitri Signer",
+        "DAO multisig signer",
+        project_role="DAO_MULTISIG",
+        approval_limit="5000000.00",
+    ),
+    DemoUser(
+        "signer3@orenna.test",
+        "Grace Signer",
+        "DAO multisig signer",
+        project_role="DAO_MULTISIG",
+        approval_limit="5000000.00",
+    ),
+    DemoUser(
+        "procurement@orenna.test",
+        "Paula Procurement",
+        "Procurement",
+        project_role="PROCUREMENT",
+        approval_limit="10000.00",
+    ),
+    DemoUser("auditor@orenna.test", "Aurelio Auditor", "Auditor (read-only)", project_role="AUDITOR"),
+    DemoUser("beneficiary@orenna.test", "Bea Beneficiary", "Beneficiary (read-only)", project_role="BENEFICIARY"),
     DemoUser("contractor@riverworks.test", "Rosa Riverworks", "Vendor / contractor"),
 )
 
@@ -115,6 +150,16 @@ def _user(spec: DemoUser) -> User:
     )
 
 
+def _grant_roles(*, project: Project, users: list[tuple[DemoUser, User]]) -> None:
+    """The platform admin grants each demo user their role (idempotent; each grant is audited)."""
+    admin = next(user for spec, user in users if spec.superuser)
+    for spec, user in users:
+        if spec.project_role is None:
+            continue
+        limit = Money.parse(spec.approval_limit, project.currency) if spec.approval_limit else None
+        role_assign(actor=admin, project=project, user=user, role=spec.project_role, approval_limit=limit)
+
+
 @transaction.atomic
 def seed() -> SeedResult:
     organization = Organization.objects.filter(slug="orenna-dao").first() or organization_create(
@@ -162,5 +207,6 @@ def seed() -> SeedResult:
                     reference=funding.reference,
                     tx_hash=funding.tx_hash,
                 )
+        _grant_roles(project=project, users=users)
         projects.append(project)
     return SeedResult(organization=organization, users=users, projects=projects)

@@ -17,6 +17,7 @@ from payor.projects.errors import (
     ProjectNameTaken,
 )
 from payor.projects.models import FundingBucket, FundingEvent, Project, ProjectPhase, ProjectStatus
+from payor.rbac.services import role_bootstrap
 
 
 def project_create(
@@ -51,6 +52,8 @@ def project_create(
                 created_by=actor,
             )
             FundingBucket.objects.create(project=project, kind=FundingBucket.Kind.LIFT_FORWARD, currency=currency)
+            # The creator becomes the project's PROJECT_MANAGER (audited as role.assigned).
+            role_bootstrap(project=project, user=actor)
     except IntegrityError as exc:
         if "projects_project_name_unique_per_org" in str(exc):
             raise ProjectNameTaken(f"{organization.name} already has a project named {name!r}") from exc

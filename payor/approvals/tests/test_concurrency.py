@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-
 import pytest
-from django.db import connection
 
 from payor.approvals.errors import ApprovalMatrixVersionConflict
 from payor.approvals.models import ApprovalBand, ApprovalMatrix
@@ -14,32 +10,11 @@ from payor.approvals.services import approval_matrix_ensure, approval_matrix_upd
 from payor.approvals.tests.conftest import DAO, TREAS, band, stage
 from payor.audit.models import AuditEvent
 from payor.audit.verify import audit_verify
+from payor.testing.concurrency import race
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 WORKERS = 8
-
-
-def race(workers: list[Callable[[], object]]) -> list[object]:
-    """Run every callable at the same instant, each on its own connection; return results or exceptions."""
-    barrier = threading.Barrier(len(workers))
-    results: list[object] = [None] * len(workers)
-
-    def run(index: int, work: Callable[[], object]) -> None:
-        try:
-            barrier.wait()
-            results[index] = work()
-        except Exception as exc:  # collected and asserted on by the test
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, work)) for i, work in enumerate(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
 
 
 def test_racing_first_reads_store_the_defaults_once(project):

@@ -2,40 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 from payor.audit.models import AuditEvent
 from payor.audit.services import audit_record
 from payor.audit.verify import audit_verify
+from payor.testing.concurrency import race
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def race(workers: list[Callable[[], object]]) -> list[object]:
-    """Run every callable at the same instant, each on its own connection; return results or exceptions."""
-    barrier = threading.Barrier(len(workers))
-    results: list[object] = [None] * len(workers)
-
-    def run(index: int, work: Callable[[], object]) -> None:
-        try:
-            barrier.wait()
-            results[index] = work()
-        except Exception as exc:  # collected and asserted on by the test
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, work)) for i, work in enumerate(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
 
 
 def test_sixteen_writers_recording_ten_events_each_make_one_gapless_chain():

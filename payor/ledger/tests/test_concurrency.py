@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-
 import pytest
-from django.db import connection
 
 from payor.ledger import services as ledger
 from payor.ledger.errors import InsufficientFunds, PendingAlreadyResolved
@@ -14,31 +10,10 @@ from payor.ledger.models import AccountKind, Transfer, TransferCode, TransferPha
 from payor.ledger.services import TransferSpec
 from payor.ledger.tests.conftest import usd
 from payor.ledger.verify import ledger_verify
+from payor.testing.concurrency import race
 from payor.testing.factories import ProjectFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def race(workers: list[Callable[[], object]]) -> list[object]:
-    """Run every callable at the same instant, each on its own connection; return results or exceptions."""
-    barrier = threading.Barrier(len(workers))
-    results: list[object] = [None] * len(workers)
-
-    def run(index: int, work: Callable[[], object]) -> None:
-        try:
-            barrier.wait()
-            results[index] = work()
-        except Exception as exc:  # collected and asserted on by the test
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, work)) for i, work in enumerate(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
 
 
 def funded_accounts(amount: str):

@@ -127,36 +127,21 @@ def audit_record(
             occurred_at, last_seq, last_hash = cursor.fetchone()
         seq = (last_seq or 0) + 1
         prev_hash = last_hash or GENESIS_HASH
-        payload = event_payload(
-            seq=seq,
-            occurred_at=occurred_at,
-            actor_id=actor_id,
-            actor_label=label,
-            action=action,
-            subject_type=subject_type,
-            subject_id=subject_id,
-            project_id=project,
-            before=before_json,
-            after=after_json,
-            request_id=request_id,
-            ip=ip,
-        )
-        event = AuditEvent(
-            seq=seq,
-            occurred_at=occurred_at,
-            actor_id=actor_id,
-            actor_label=label,
-            action=action,
-            subject_type=subject_type,
-            subject_id=subject_id,
-            project_id=project,
-            before=before_json,
-            after=after_json,
-            request_id=request_id,
-            ip=ip,
-            prev_hash=prev_hash,
-            hash=payload_hash(prev_hash, payload),
-        )
+        fields = {
+            "seq": seq,
+            "occurred_at": occurred_at,
+            "actor_id": actor_id,
+            "actor_label": label,
+            "action": action,
+            "subject_type": subject_type,
+            "subject_id": subject_id,
+            "project_id": project,
+            "before": before_json,
+            "after": after_json,
+            "request_id": request_id,
+            "ip": ip,
+        }
+        event = AuditEvent(**fields, prev_hash=prev_hash, hash=payload_hash(prev_hash, event_payload(**fields)))
         event.save(force_insert=True)
     return event
 

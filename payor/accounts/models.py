@@ -120,3 +120,74 @@ class ApiToken(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix})"
+
+
+#: An Ethereum address as stored: ``0x`` and 40 hex digits (EIP-55 mixed case, enforced by the services).
+ETH_ADDRESS_SQL_RE = r"^0x[0-9a-fA-F]{40}$"
+
+
+class Wallet(BaseModel):
+    """An Ethereum address a user proved they control by signing a Sign-In with Ethereum (EIP-4361) message.
+
+    The address is stored EIP-55 checksummed and is unique across all users, whatever its case. DAO multisig
+    signers are identified by their linked addresses (``payor.accounts.wallets.multisig_signer_addresses``).
+    Unlinking deletes the row; the audit log keeps the history.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="wallets")
+    address = models.CharField(max_length=42)
+    chain_id = models.PositiveBigIntegerField(help_text="EIP-155 chain id of the message that linked the wallet")
+    label = models.CharField(max_length=100, blank=True)
+    linked_at = models.DateTimeField()
+    last_sign_in_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("linked_at", "id")
+        constraints = [
+            models.UniqueConstraint(Lower("address"), name="accounts_wallet_address_ci_unique"),
+            models.CheckConstraint(
+                condition=models.Q(address__regex=ETH_ADDRESS_SQL_RE), name="accounts_wallet_address_format"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.address} ({self.user})"
+
+
+class WalletNonce(BaseModel):
+    """A single-use, expiring nonce for one Sign-In with Ethereum message.
+
+    Issued for one purpose (linking a wallet to ``user``, or signing in), one address and one chain. Consumed
+    (``used_at``) under a row lock in the transaction that verifies the message, so it works at most once.
+    """
+
+    class Purpose(models.TextChoices):
+        LINK = "link", "Link a wallet"
+        SIGN_IN = "sign_in", "Sign in"
+
+    nonce = models.CharField(max_length=64, unique=True)
+    purpose = models.CharField(max_length=16, choices=Purpose.choices)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, null=True, blank=True, related_name="wallet_nonces")
+    address = models.CharField(max_length=42)
+    chain_id = models.PositiveBigIntegerField()
+    issued_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("issued_at", "id")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(purpose="link", user__isnull=False) | models.Q(purpose="sign_in", user__isnull=True),
+                name="accounts_wallet_nonce_user_iff_link",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(expires_at__gt=models.F("issued_at")), name="accounts_wallet_nonce_expires_after"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(nonce__regex=r"^[0-9A-Za-z]{24,64}$"), name="accounts_wallet_nonce_format"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} nonce for {self.address}"

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
 
-from payor.accounts.models import Organization, User
+from payor.accounts.models import Organization, User, Wallet
 from payor.accounts.services import membership_ensure, organization_create, user_create
+from payor.accounts.wallets import wallet_find, wallet_link, wallet_nonce_issue
 from payor.core.money import Money
 from payor.ledger import services as ledger
 from payor.projects.models import FundingEvent, Project, ProjectPhase
@@ -20,6 +22,12 @@ from payor.projects.services import funding_record, project_create
 from payor.rbac.services import role_assign
 
 DEMO_PASSWORD = "payor-demo-pass"  # printed by `payor demo`; demo data only
+
+#: DEMO ONLY, PUBLIC, NEVER FOR REAL FUNDS: the well-known development mnemonic of Anvil and Hardhat. The DAO
+#: multisig demo users get its accounts 1-3 (m/44'/60'/0'/0/1..3) as linked wallets, so the demo can sign in with
+#: Ethereum (import the mnemonic into a browser wallet) and a local Anvil chain funds the same addresses.
+DEMO_MNEMONIC = "test test test test test test test test test test test junk"
+DEMO_WALLET_SITE = ("localhost", "http")  # the EIP-4361 domain and scheme of the seed's own link messages
 
 
 @dataclass(frozen=True)
@@ -30,6 +38,7 @@ class DemoUser:
     superuser: bool = False
     project_role: str | None = None  # granted on every demo project by the platform admin
     approval_limit: str | None = None  # USD
+    wallet_index: int | None = None  # account index under DEMO_MNEMONIC of the user's linked wallet
 
 
 DEMO_USERS = (
@@ -51,6 +60,7 @@ DEMO_USERS = (
         "DAO multisig signer",
         project_role="DAO_MULTISIG",
         approval_limit="5000000.00",
+        wallet_index=1,
     ),
     DemoUser(
         "signer2@orenna.test",
@@ -58,6 +68,7 @@ DEMO_USERS = (
         "DAO multisig signer",
         project_role="DAO_MULTISIG",
         approval_limit="5000000.00",
+        wallet_index=2,
     ),
     DemoUser(
         "signer3@orenna.test",
@@ -65,6 +76,7 @@ DEMO_USERS = (
         "DAO multisig signer",
         project_role="DAO_MULTISIG",
         approval_limit="5000000.00",
+        wallet_index=3,
     ),
     DemoUser(
         "procurement@orenna.test",
@@ -139,6 +151,41 @@ class SeedResult:
     organization: Organization
     users: list[tuple[DemoUser, User]]
     projects: list[Project]
+    wallets: dict[str, str]  # demo user email -> linked wallet address
+
+
+def demo_wallet_key(index: int) -> Any:
+    """The DEMO-ONLY key of account ``index`` under :data:`DEMO_MNEMONIC` (an eth-account LocalAccount)."""
+    from eth_account import Account
+
+    Account.enable_unaudited_hdwallet_features()
+    return Account.from_mnemonic(DEMO_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
+
+
+def _link_demo_wallet(spec: DemoUser, user: User) -> Wallet | None:
+    """Link the user's demo wallet through the real Sign-In with Ethereum flow (idempotent; audited)."""
+    if spec.wallet_index is None:
+        return None
+    from eth_account.messages import encode_defunct
+
+    account = demo_wallet_key(spec.wallet_index)
+    existing = wallet_find(account.address)
+    if existing is not None:
+        return existing if existing.user_id == user.pk else None
+    domain, scheme = DEMO_WALLET_SITE
+    issued = wallet_nonce_issue(
+        purpose="link", address=account.address, chain_id=31337, domain=domain, scheme=scheme, user=user
+    )
+    signature = account.sign_message(encode_defunct(text=issued.message)).signature.hex()
+    wallet, _ = wallet_link(
+        actor=user,
+        message=issued.message,
+        signature=signature if signature.startswith("0x") else f"0x{signature}",
+        domain=domain,
+        scheme=scheme,
+        label="Demo signer key (public test mnemonic)",
+    )
+    return wallet
 
 
 def _user(spec: DemoUser) -> User:
@@ -170,10 +217,14 @@ def seed() -> SeedResult:
         organization.country = "US"
         organization.save(update_fields=["legal_name", "country", "updated_at"])
     users = []
+    demo_wallets: dict[str, str] = {}
     for spec in DEMO_USERS:
         user = _user(spec)
         membership_ensure(organization=organization, user=user)
         users.append((spec, user))
+        wallet = _link_demo_wallet(spec, user)
+        if wallet is not None:
+            demo_wallets[spec.email] = wallet.address
     pm = next(user for spec, user in users if spec.email.startswith("pm@"))
     treasurer = next(user for spec, user in users if spec.email.startswith("treasurer@"))
 
@@ -209,4 +260,4 @@ def seed() -> SeedResult:
                 )
         _grant_roles(project=project, users=users)
         projects.append(project)
-    return SeedResult(organization=organization, users=users, projects=projects)
+    return SeedResult(organization=organization, users=users, projects=projects, wallets=demo_wallets)

@@ -11,11 +11,10 @@ import re
 import uuid
 from typing import TYPE_CHECKING
 
-from django.apps import apps
-from django.core.exceptions import FieldError
 from django.db.models import QuerySet
 
 from payor.accounts.models import User
+from payor.accounts.wallets import wallet_find
 from payor.projects.models import Project
 from payor.rbac.errors import ProjectNotFound, UserNotFound
 from payor.rbac.models import ProjectRoleAssignment
@@ -28,8 +27,6 @@ __all__ = ["project_get_visible", "projects_for", "role_assignment_list", "user_
 
 WALLET_ADDRESS_RE = re.compile(r"0x[0-9a-fA-F]{40}")
 EMAIL_MAX = 254
-#: Looked up by name at run time: the model arrives with the wallet work (until then, no wallet resolves).
-WALLET_MODEL: str = "accounts.Wallet"
 USER_NOT_FOUND = "No user with this id, email or wallet address"
 
 
@@ -87,16 +84,9 @@ def user_role_assignments(
 
 
 def _wallet_owner(address: str) -> User | None:
-    """The owner of a wallet address, once the accounts app has a Wallet model (wallet work); None until then."""
-    try:
-        wallet_model = apps.get_model(WALLET_MODEL)
-    except LookupError:
-        return None
-    try:
-        wallet = wallet_model.objects.select_related("user").filter(address__iexact=address).first()
-    except FieldError:
-        return None
-    return getattr(wallet, "user", None)
+    """The user who linked ``address`` (any case; a bad EIP-55 checksum finds nobody), or None."""
+    wallet = wallet_find(address)
+    return None if wallet is None else wallet.user
 
 
 def user_find(who: str | uuid.UUID) -> User:

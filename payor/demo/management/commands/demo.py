@@ -27,6 +27,10 @@ class Command(BaseCommand):
         width = max(len(spec.email) for spec, _ in result.users)
         for spec, _user in result.users:
             self.stdout.write(f"  {spec.email.ljust(width)}  {spec.role}")
+        if result.wallets:
+            self.stdout.write("\nDAO signers' linked wallets (Anvil/Hardhat test mnemonic keys, demo only):")
+            for email, address in result.wallets.items():
+                self.stdout.write(f"  {email.ljust(width)}  {address}")
         self.stdout.write("")
         if not options["no_serve"]:
             call_command("serve", host=options["host"], port=options["port"], workers=options["workers"])

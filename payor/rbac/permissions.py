@@ -24,7 +24,8 @@ configure global treasury rails?").
 Object-level scoping lives here too, so selectors cannot skip it:
 :func:`project_visible`, :func:`projects_for` (the projects a viewer may see)
 and :func:`vendor_ids_for` (the vendors a VENDOR user acts for, to filter
-invoices and payments with).
+invoices and payments with). :func:`projects_with_permission` narrows
+``projects_for`` to the projects where a permission is held (the audit log's scope).
 
 Approvals check amounts with :func:`can_approve_amount`: the user must hold the
 stage's role with an approval limit in the amount's currency that is at least
@@ -69,6 +70,7 @@ __all__ = [
     "permissions_of",
     "project_visible",
     "projects_for",
+    "projects_with_permission",
     "require_permission",
     "roles_of",
     "system_roles_of",
@@ -241,6 +243,8 @@ ROLE_PERMISSIONS: Final[dict[ProjectRole, frozenset[Perm]]] = {
             P.DATAROOM_READ,
             P.ROLES_VIEW,
             P.ROLES_ASSIGN,
+            # A matrix may name a procurement stage (approvals.matrix.APPROVER_ROLES): its holders see the rules.
+            P.APPROVAL_MATRIX_VIEW,
         }
     ),
 }
@@ -492,6 +496,28 @@ def projects_for(viewer: Viewer) -> QuerySet[Project]:
         return Project.objects.all()
     on_project = ProjectRoleAssignment.objects.filter(user=active, project=OuterRef("pk"), revoked_at__isnull=True)
     system = SystemRoleAssignment.objects.filter(user=active, revoked_at__isnull=True)
+    return Project.objects.filter(Exists(on_project) | Exists(system))
+
+
+def projects_with_permission(viewer: Viewer, perm: Perm | str) -> QuerySet[Project]:
+    """The projects on which ``viewer`` has ``perm`` (lazy: one query when evaluated).
+
+    Exactly the projects ``p`` for which ``has_permission(viewer, perm, project=p)`` holds: an active project role
+    granting ``perm`` there, or an active system role granting it everywhere (superusers: PLATFORM_ADMIN). The roles
+    are read from :data:`ROLE_PERMISSIONS` and :data:`SYSTEM_PERMISSIONS`, so this cannot drift from the map.
+    """
+    perm = Perm(perm)
+    active = _active_user(viewer)
+    if active is None:
+        return Project.objects.none()
+    if active.is_superuser and perm in SYSTEM_PERMISSIONS[SystemRole.PLATFORM_ADMIN]:
+        return Project.objects.all()
+    project_roles = sorted(role.value for role, perms in ROLE_PERMISSIONS.items() if perm in perms)
+    system_roles = sorted(role.value for role, perms in SYSTEM_PERMISSIONS.items() if perm in perms)
+    on_project = ProjectRoleAssignment.objects.filter(
+        user=active, project=OuterRef("pk"), role__in=project_roles, revoked_at__isnull=True
+    )
+    system = SystemRoleAssignment.objects.filter(user=active, role__in=system_roles, revoked_at__isnull=True)
     return Project.objects.filter(Exists(on_project) | Exists(system))
 
 

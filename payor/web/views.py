@@ -11,6 +11,8 @@ from django.utils.cache import patch_vary_headers
 from payor.core.errors import NotFound
 from payor.projects import selectors
 from payor.projects.models import ProjectPhase, ProjectStatus
+from payor.rbac.permissions import Perm, permissions_of, roles_of
+from payor.rbac.roles import ProjectRole
 
 LIST_LIMIT = 200
 EVENT_LIMIT = 50
@@ -29,7 +31,12 @@ def project_list_view(request: HttpRequest) -> HttpResponse:
     if phase in ProjectPhase.values:
         projects = projects.filter(phase=phase)
     rows = [
-        {"project": project, "buckets": [(b, selectors.bucket_funded_total(bucket=b)) for b in project.buckets.all()]}
+        {
+            "project": project,
+            "buckets": [(b, selectors.bucket_funded_total(bucket=b)) for b in project.buckets.all()]
+            if project.totals_visible  # type: ignore[attr-defined]
+            else None,
+        }
         for project in projects.prefetch_related("buckets")[:LIST_LIMIT]
     ]
     context = {
@@ -56,11 +63,14 @@ def project_detail_view(request: HttpRequest, project_id: str) -> HttpResponse:
         project = selectors.project_get(viewer=request.user, project_id=project_id)  # type: ignore[arg-type]
     except NotFound as exc:
         raise Http404(str(exc)) from exc
+    granted = permissions_of(request.user, project=project)
+    show_totals = Perm.PROJECT_VIEW_TOTALS in granted
+    show_ledger = Perm.LEDGER_VIEW in granted
     figures = dict(zip(project.buckets.all(), selectors.project_figures(project=project), strict=True))
     buckets = [
         {
             "bucket": bucket,
-            "figures": figures[bucket],
+            "figures": figures[bucket] if show_totals else None,
             "breakdown": [
                 ("Committed", figures[bucket].committed),
                 ("Encumbered", figures[bucket].encumbered),
@@ -68,10 +78,19 @@ def project_detail_view(request: HttpRequest, project_id: str) -> HttpResponse:
                 ("Withheld", figures[bucket].withheld),
                 ("Pending", figures[bucket].pending),
                 ("Disbursed", figures[bucket].disbursed),
-            ],
-            "events": list(bucket.funding_events.select_related("recorded_by")[:EVENT_LIMIT]),
-            "event_count": bucket.funding_events.count(),
+            ]
+            if show_totals
+            else [],
+            "events": list(bucket.funding_events.select_related("recorded_by")[:EVENT_LIMIT]) if show_ledger else [],
+            "event_count": bucket.funding_events.count() if show_ledger else 0,
         }
         for bucket in project.buckets.all()
     ]
-    return render(request, "web/projects/detail.html", {"project": project, "buckets": buckets})
+    context = {
+        "project": project,
+        "buckets": buckets,
+        "show_totals": show_totals,
+        "show_ledger": show_ledger,
+        "my_roles": sorted(roles_of(request.user, project), key=list(ProjectRole).index),
+    }
+    return render(request, "web/projects/detail.html", context)

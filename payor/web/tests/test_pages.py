@@ -9,7 +9,8 @@ from django.test import Client
 from payor.core.money import Money
 from payor.ledger import services as ledger
 from payor.projects.services import funding_record
-from payor.testing.factories import TEST_PASSWORD, ProjectFactory
+from payor.rbac.roles import ProjectRole
+from payor.testing.factories import TEST_PASSWORD, ProjectFactory, ProjectRoleFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -52,9 +53,15 @@ def test_pages_need_login():
     assert response["Location"].startswith("/accounts/login/")
 
 
+def held(user, role=ProjectRole.PROJECT_MANAGER, **project_fields):
+    """A project on which ``user`` holds ``role``."""
+    return ProjectRoleFactory(user=user, role=role, **{f"project__{k}": v for k, v in project_fields.items()}).project
+
+
 def test_projects_list_shows_own_projects_with_funding(signed_in, org, user):
-    mine = ProjectFactory(organization=org, name="Klamath riparian")
+    mine = held(user, organization=org, name="Klamath riparian")
     ProjectFactory(name="Someone else's project")
+    ProjectFactory(organization=org, name="Same organization without a role")
     funding_record(
         actor=user,
         bucket=mine.buckets.get(),
@@ -67,11 +74,12 @@ def test_projects_list_shows_own_projects_with_funding(signed_in, org, user):
     assert b"Klamath riparian" in page.content
     assert b"$750,000.00" in page.content
     assert b"Someone else" not in page.content
+    assert b"Same organization" not in page.content
 
 
-def test_htmx_filter_returns_only_the_rows_fragment(signed_in, org):
-    ProjectFactory(organization=org, name="Klamath riparian")
-    ProjectFactory(organization=org, name="Willamette floodplain")
+def test_htmx_filter_returns_only_the_rows_fragment(signed_in, org, user):
+    held(user, organization=org, name="Klamath riparian")
+    held(user, organization=org, name="Willamette floodplain")
     fragment = signed_in.get("/projects/", {"q": "willa"}, HTTP_HX_REQUEST="true")
     assert fragment.status_code == 200
     assert b"<html" not in fragment.content
@@ -80,7 +88,7 @@ def test_htmx_filter_returns_only_the_rows_fragment(signed_in, org):
 
 
 def test_project_page_and_foreign_project_404(signed_in, org, user):
-    mine = ProjectFactory(organization=org, name="Klamath riparian")
+    mine = held(user, organization=org, name="Klamath riparian")
     funding_record(
         actor=user,
         bucket=mine.buckets.get(),
@@ -94,6 +102,7 @@ def test_project_page_and_foreign_project_404(signed_in, org, user):
     assert b"Treasury allocation Q2" in page.content
     assert b"$250,000.00" in page.content
     assert signed_in.get(f"/projects/{ProjectFactory().pk}/").status_code == 404
+    assert signed_in.get(f"/projects/{ProjectFactory(organization=org).pk}/").status_code == 404
 
 
 def test_static_assets_are_vendored_and_served(signed_in):
@@ -132,7 +141,7 @@ def test_htmx_responses_vary_on_hx_request(signed_in):
 
 
 def test_project_page_shows_ledger_balances(signed_in, org, user):
-    project = ProjectFactory(organization=org)
+    project = held(user, organization=org)
     bucket = project.buckets.get()
     funding_record(
         actor=user,
@@ -151,3 +160,35 @@ def test_project_page_shows_ledger_balances(signed_in, org, user):
     assert "Available of $1,000.00 funded" in page
     assert "Committed" in page
     assert "$250.00" in page
+
+
+def test_what_each_role_sees_of_a_project(org):
+    project = ProjectFactory(organization=org, name="Klamath riparian")
+    funding_record(
+        actor=None,
+        bucket=project.buckets.get(),
+        amount=Money.parse("250000.00", "USD"),
+        source="treasury_allocation",
+        received_on=dt.date(2026, 4, 1),
+        reference="Treasury allocation Q2",
+    )
+    seen = {}
+    for role in (ProjectRole.VENDOR, ProjectRole.BENEFICIARY, ProjectRole.AUDITOR, ProjectRole.PROCUREMENT):
+        viewer = UserFactory()
+        ProjectRoleFactory(user=viewer, project=project, role=role)
+        client = Client()
+        client.force_login(viewer)
+        listing = client.get("/projects/").content.decode()
+        page = client.get(f"/projects/{project.pk}/").content.decode()
+        assert "Klamath riparian" in listing
+        assert "Klamath riparian" in page
+        assert role.label in page  # "Your roles"
+        seen[role] = ("$250,000.00" in listing, "$250,000.00" in page, "Treasury allocation Q2" in page)
+    assert seen == {
+        # A vendor and procurement see the project, never its treasury figures or funding records.
+        ProjectRole.VENDOR: (False, False, False),
+        ProjectRole.PROCUREMENT: (False, False, False),
+        # A beneficiary sees project totals only.
+        ProjectRole.BENEFICIARY: (True, True, False),
+        ProjectRole.AUDITOR: (True, True, True),
+    }

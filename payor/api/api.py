@@ -16,8 +16,12 @@ from payor import __version__
 from payor.api.auth import API_AUTH
 from payor.api.problems import domain_error_response, problem_response
 from payor.api.routers.approval_matrix import router as approval_matrix_router
+from payor.api.routers.audit import router as audit_router
+from payor.api.routers.budget import router as budget_router
 from payor.api.routers.projects import router as projects_router
 from payor.api.routers.roles import router as roles_router
+from payor.api.routers.vendors import router as vendors_router
+from payor.api.routers.wallets import router as wallets_router
 from payor.core.errors import DomainError
 from payor.core.money import MoneyError
 
@@ -119,3 +123,7 @@ def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
 api.add_router("/", projects_router)
 api.add_router("/", roles_router)
 api.add_router("/", approval_matrix_router)
+api.add_router("/", audit_router)
+api.add_router("/", wallets_router)
+api.add_router("/", budget_router)
+api.add_router("/", vendors_router)

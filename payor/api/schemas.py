@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from ninja import Schema
+from typing import Self
+from uuid import UUID
 
+from ninja import Schema
+from pydantic import Field, field_validator, model_validator
+
+from payor.accounts.models import User
 from payor.core.money import Money
+from payor.rbac.selectors import user_find
 
 
 class MoneyOut(Schema):
@@ -29,3 +35,27 @@ class Problem(Schema):
     detail: str | None = None
     instance: str | None = None
     request_id: str | None = None
+
+
+class UserTargetIn(Schema):
+    """A user named by exactly one of ``user_id`` or ``email`` (role grants, vendor users)."""
+
+    user_id: UUID | None = None
+    email: str | None = Field(default=None, min_length=3, max_length=254)
+
+    @field_validator("email")
+    @classmethod
+    def email_plain(cls, value: str | None) -> str | None:
+        if value is not None and ("\x00" in value or "@" not in value):
+            raise ValueError("not an email address")
+        return value
+
+    @model_validator(mode="after")
+    def exactly_one_target(self) -> Self:
+        if (self.user_id is None) == (self.email is None):
+            raise ValueError("give exactly one of user_id and email")
+        return self
+
+    def user(self) -> User:
+        """The user named (``user_not_found`` if none)."""
+        return user_find(self.user_id if self.user_id is not None else str(self.email))

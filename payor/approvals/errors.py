@@ -107,3 +107,41 @@ class ApprovalRoleMissing(PermissionDenied):
 class ApprovalLimitExceeded(PermissionDenied):
     code = "approval_limit_exceeded"
     title = "The amount is above your approval limit for this role"
+
+
+class ApprovalSignatureRequired(DomainError):
+    code = "approval_signature_required"
+    status = 422
+    title = "This stage is signed in a wallet: post the EIP-712 signature of the decision"
+
+
+class ApprovalSignatureInvalid(DomainError):
+    code = "approval_signature_invalid"
+    status = 422
+    title = "The signature is malformed or does not sign this decision"
+
+
+class ApprovalSignerNotLinked(PermissionDenied):
+    code = "approval_signer_not_linked"
+    title = "The decision was signed by a wallet that is not linked to your account"
+
+
+class ApprovalNoteRequired(DomainError):
+    code = "approval_note_required"
+    status = 422
+    title = "A rejection or a return for revision needs a note saying why"
+
+
+class ApprovalNotAllowed(PermissionDenied):
+    code = "approval_not_allowed"
+    title = "You hold none of the roles of this item's remaining stages"
+
+
+class ApprovalVendorConflict(PermissionDenied):
+    code = "approval_vendor_conflict"
+    title = "You act for this item's vendor: you cannot approve it"
+
+
+class ApprovalConflict(Conflict):
+    code = "approval_conflict"
+    title = "Another decision on this item was recorded at the same time: reload and try again"

@@ -105,3 +105,82 @@ class ApprovalBand(BaseModel):
                 for stage in self.stages
             ),
         )
+
+
+class ApprovalTarget(models.TextChoices):
+    """What an approval decides on. The owning service locks the item before it records a decision."""
+
+    INVOICE = "invoice", "Invoice"
+    CHANGE_ORDER = "change_order", "Change order"
+    CONTRACT = "contract", "Contract"
+    PAYMENT_RUN = "payment_run", "Payment run"
+
+
+class Decision(models.TextChoices):
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    RETURNED = "returned", "Returned for revision"
+
+
+class ApprovalDecision(BaseModel):
+    """One person's decision on one stage of one item, in one review round. Append-only (trigger, 0004).
+
+    ``round`` starts at 1 and grows each time the item is resubmitted after a return for revision: only the
+    current round's approvals count towards its plan. ``amount`` is what was decided on (the item's amount at
+    that moment), with the matrix version and band that applied. DAO multisig decisions carry the approver's
+    EIP-712 ``signature`` and the linked ``signer_address`` it recovers to (:mod:`payor.approvals.eip712`).
+    The unique constraint makes "one person, one stage of one item" and "distinct multisig signers" hold
+    even for two racing requests.
+    """
+
+    project = models.ForeignKey("projects.Project", on_delete=models.PROTECT, related_name="approval_decisions")
+    target_type = models.CharField(max_length=32, choices=ApprovalTarget.choices)
+    target_id = models.UUIDField()
+    round = models.PositiveIntegerField(default=1)
+    role = models.CharField(max_length=32, choices=ProjectRole.choices)
+    decision = models.CharField(max_length=16, choices=Decision.choices)
+    approver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    currency = CurrencyField()
+    amount = MoneyField(currency_field="currency")
+    matrix_version = models.PositiveIntegerField()
+    band_position = models.PositiveIntegerField()
+    note = models.TextField(blank=True)
+    chain_id = models.PositiveBigIntegerField(null=True, blank=True)
+    signer_address = models.CharField(max_length=42, blank=True)
+    signature = models.CharField(max_length=132, blank=True)
+    decided_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ("decided_at", "id")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(target_type__in=ApprovalTarget.values), name="approvals_decision_target_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(decision__in=Decision.values), name="approvals_decision_decision_valid"
+            ),
+            models.CheckConstraint(condition=models.Q(role__in=ProjectRole.values), name="approvals_decision_role"),
+            models.CheckConstraint(condition=models.Q(round__gte=1), name="approvals_decision_round_positive"),
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="approvals_decision_amount_positive"),
+            models.CheckConstraint(
+                condition=models.Q(signature="", signer_address="", chain_id__isnull=True)
+                | (~models.Q(signature="") & ~models.Q(signer_address="") & models.Q(chain_id__isnull=False)),
+                name="approvals_decision_signature_complete",
+            ),
+            # One person fills at most one stage of one item (per round), and signs it once.
+            models.UniqueConstraint(
+                fields=["target_type", "target_id", "round", "approver"],
+                condition=models.Q(decision="approved"),
+                name="approvals_decision_one_stage_per_person",
+            ),
+            # A round ends with at most one rejection or return.
+            models.UniqueConstraint(
+                fields=["target_type", "target_id", "round"],
+                condition=~models.Q(decision="approved"),
+                name="approvals_decision_one_ending_per_round",
+            ),
+        ]
+        indexes = [models.Index(fields=["target_type", "target_id", "round"], name="approvals_decision_item")]
+
+    def __str__(self) -> str:
+        return f"{self.decision} {self.role} on {self.target_type} {self.target_id} by {self.approver_id}"

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from payor.projects.models import FundingBucket, FundingEvent, Project
+from payor.projects.models import BudgetLine, FundingBucket, FundingEvent, Project
 
 
 class FundingBucketInline(admin.TabularInline):
@@ -33,3 +33,34 @@ class FundingBucketAdmin(admin.ModelAdmin):
     list_display = ("project", "kind", "currency")
     list_filter = ("kind", "currency")
     inlines = (FundingEventInline,)
+
+
+@admin.register(BudgetLine)
+class BudgetLineAdmin(admin.ModelAdmin):
+    """Read-only: lines change through the services (cap rules, locks, audit)."""
+
+    list_display = ("project", "wbs_code", "description", "cap", "currency", "archived_at")
+    list_filter = ("currency",)
+    search_fields = ("wbs_code", "description", "project__name")
+    ordering = ("project", "wbs_code")
+    readonly_fields = (
+        "project",
+        "parent",
+        "wbs_code",
+        "description",
+        "currency",
+        "cap",
+        "position",
+        "archived_at",
+        "archived_by",
+        "created_by",
+    )
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

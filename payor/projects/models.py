@@ -111,3 +111,71 @@ class FundingEvent(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.get_source_display()} {self.amount}"
+
+
+#: A WBS code is dotted segments of 1-10 upper-case letters or digits, at most eight deep: ``1``, ``1.2``,
+#: ``1.2.A3``. A child's code is its parent's code plus one segment, so the code spells the whole path.
+WBS_SEGMENT_MAX = 10
+WBS_DEPTH_MAX = 8
+WBS_CODE_MAX = WBS_DEPTH_MAX * (WBS_SEGMENT_MAX + 1) - 1
+WBS_CODE_PATTERN = rf"^[0-9A-Z]{{1,{WBS_SEGMENT_MAX}}}(\.[0-9A-Z]{{1,{WBS_SEGMENT_MAX}}}){{0,{WBS_DEPTH_MAX - 1}}}$"
+
+
+class BudgetLine(BaseModel):
+    """One node of a project's WBS budget tree: ``{wbs_code, parent, description, cap}``.
+
+    The cap is in the project currency. What a line has used (committed, encumbered, retention, withheld,
+    pending, disbursed) is never stored here: it comes from the ledger accounts carrying the line's id
+    (``payor.projects.selectors.budget_tree``). The tree's shape is fixed at creation: ``project``,
+    ``parent``, ``wbs_code`` and ``currency`` never change (a trigger refuses it, see
+    ``projects/sql/budget_lines.sql``), which also makes cycles impossible. Lines are archived, never
+    deleted once the ledger mentions them.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="budget_lines")
+    parent = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="children")
+    wbs_code = models.CharField(max_length=WBS_CODE_MAX)
+    description = models.CharField(max_length=500)
+    currency = CurrencyField(help_text="Always the project currency")
+    cap = MoneyField(currency_field="currency")
+    position = models.PositiveIntegerField(default=0, help_text="Order among its siblings")
+    archived_at = models.DateTimeField(null=True, blank=True)
+    archived_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True)
+
+    class Meta:
+        ordering = ("wbs_code",)
+        constraints = [
+            models.UniqueConstraint(fields=["project", "wbs_code"], name="projects_budget_line_code_unique"),
+            models.CheckConstraint(condition=models.Q(cap__gte=0), name="projects_budget_line_cap_non_negative"),
+            models.CheckConstraint(
+                condition=models.Q(wbs_code__regex=WBS_CODE_PATTERN), name="projects_budget_line_code_valid"
+            ),
+            # A root's code is one segment; a child's has its parent's segments before its own.
+            models.CheckConstraint(
+                condition=models.Q(parent__isnull=True, wbs_code__regex=r"^[^.]+$")
+                | models.Q(parent__isnull=False, wbs_code__contains="."),
+                name="projects_budget_line_root_code",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(parent=models.F("id")), name="projects_budget_line_not_own_parent"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(archived_at__isnull=False) | models.Q(archived_by__isnull=True),
+                name="projects_budget_line_archived_by_with_date",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.wbs_code} {self.description}"
+
+    @property
+    def depth(self) -> int:
+        """1 for a root line."""
+        return self.wbs_code.count(".") + 1
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None

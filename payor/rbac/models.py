@@ -42,8 +42,11 @@ class ProjectRoleAssignment(BaseModel):
     currency = CurrencyField()
     # None: no approval authority (fail closed: such a holder cannot approve any amount).
     approval_limit = NullableMoneyField(currency_field="currency", null=True, blank=True)
-    # VENDOR only: the vendor this user acts for (vendors arrive in a later issue: no foreign key yet).
-    vendor_id = models.UUIDField(null=True, blank=True)
+    # VENDOR only: the vendor this user acts for, one of the project organization's vendors the user is linked to
+    # (checked by rbac.services.role_assign). Column ``vendor_id``.
+    vendor = models.ForeignKey(
+        "vendors.Vendor", on_delete=models.PROTECT, null=True, blank=True, related_name="role_assignments"
+    )
     granted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )

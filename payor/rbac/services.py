@@ -13,7 +13,10 @@ Rules, each with its own code (:mod:`payor.rbac.errors`), checked in this order:
    (``approval_limit_currency_mismatch``), not negative
    (``approval_limit_invalid``), only on approver roles
    (``approval_limit_not_applicable``); a vendor id exactly on VENDOR roles
-   (``vendor_id_required`` / ``vendor_id_not_applicable``).
+   (``vendor_id_required`` / ``vendor_id_not_applicable``), naming a vendor of
+   the project's organization (``vendor_not_found``, 404, also for a vendor of
+   another organization) to which the user is linked (``vendor_user_not_linked``,
+   409: link the user with ``vendors.services.vendor_user_link`` first).
 4. The state: granting a role the user already holds with the same limit and
    vendor changes nothing and returns the existing assignment (``created`` False,
    no audit event); with a different limit or vendor it is
@@ -24,6 +27,9 @@ Rules, each with its own code (:mod:`payor.rbac.errors`), checked in this order:
 Concurrency: the target user's row is locked ``FOR NO KEY UPDATE`` first (so all
 role changes of one user take turns, while rows referencing the user can still be
 inserted), then their assignment rows; the partial unique index backs this up.
+The vendor link is read under that lock: ``vendor_user_unlink`` takes the same
+user lock before revoking the user's VENDOR roles (:func:`vendor_roles_revoke`),
+so a grant racing an unlink either sees the link gone or is revoked by it.
 Every change is audited last (``role.assigned``, ``role.revoked``,
 ``role.limit_changed``, ``system_role.assigned``, ``system_role.revoked``) with
 the assignment as subject and ``before``/``after`` snapshots.
@@ -57,6 +63,8 @@ from payor.rbac.errors import (
 from payor.rbac.models import ProjectRoleAssignment, SystemRoleAssignment
 from payor.rbac.permissions import grantable_roles, is_platform_admin
 from payor.rbac.roles import APPROVAL_LIMIT_ROLES, ProjectRole, SystemRole
+from payor.vendors.errors import VendorNotFound, VendorUserNotLinked
+from payor.vendors.models import Vendor, VendorUser
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -119,6 +127,18 @@ def _check_vendor(role: ProjectRole, vendor_id: uuid.UUID | None) -> None:
         raise VendorIdNotApplicable(f"{role.value} does not act for a vendor; leave vendor_id empty")
 
 
+def _check_vendor_link(project: Project, user: User, vendor_id: uuid.UUID | None) -> None:
+    """A VENDOR grant names a vendor of the project's organization that ``user`` is linked to (under the user lock)."""
+    if vendor_id is None:
+        return
+    if not Vendor.objects.filter(pk=vendor_id, organization_id=project.organization_id).exists():
+        raise VendorNotFound("No such vendor in this project's organization")
+    if not VendorUser.objects.filter(vendor_id=vendor_id, user=user).exists():
+        raise VendorUserNotLinked(
+            f"{user.email} is not linked to this vendor: link the user to the vendor first", vendor_id=str(vendor_id)
+        )
+
+
 def _lock_user(user: User) -> None:
     # FOR NO KEY UPDATE: serialises role changes of this user without blocking inserts that reference the user.
     User.objects.select_for_update(no_key=True).filter(pk=user.pk).values_list("pk", flat=True).first()
@@ -164,6 +184,7 @@ def role_assign(
     _check_limit(project, role, approval_limit)
     _check_vendor(role, vendor_id)
     _lock_user(user)
+    _check_vendor_link(project, user, vendor_id)
     existing = _active_assignment(project, user, role)
     if existing is not None:
         if existing.approval_limit == approval_limit and existing.vendor_id == vendor_id:
@@ -335,3 +356,45 @@ def system_role_revoke(
     assignment.save(update_fields=["revoked_at", "revoked_by", "updated_at"])
     audit.record(actor, "system_role.revoked", assignment, before=before, after=None, request=request)
     return assignment
+
+
+# --------------------------------------------------------------------------
+# Vendor access (called by vendors.services.vendor_user_unlink)
+# --------------------------------------------------------------------------
+
+
+def vendor_roles_revoke(
+    *,
+    actor: User,
+    vendor: Vendor,
+    user: User,
+    request: HttpRequest | None = None,
+) -> list[ProjectRoleAssignment]:
+    """Revoke every active VENDOR role ``user`` holds for ``vendor``, on any project; audited ``role.revoked`` each.
+
+    The consequence of unlinking a user from a vendor, not a grant decision: the caller
+    (``vendors.services.vendor_user_unlink``) has checked ``vendor.manage``, so no ``GRANTABLE`` check is made here.
+    Takes the user lock ``role_assign`` takes, so a concurrent grant for the same user either commits first (and is
+    revoked here) or runs after (and finds the link gone). Call it inside the caller's transaction.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("vendor_roles_revoke must run inside the unlinking transaction")
+    _lock_user(user)
+    assignments = list(
+        ProjectRoleAssignment.objects.select_for_update()
+        .filter(user=user, vendor=vendor, role=ProjectRole.VENDOR, revoked_at__isnull=True)
+        .select_related("project")
+        .order_by("id")
+    )
+    now = timezone.now()
+    befores = [_snapshot(assignment) for assignment in assignments]
+    for assignment in assignments:
+        assignment.revoked_at = now
+        assignment.revoked_by = actor
+        assignment.save(update_fields=["revoked_at", "revoked_by", "updated_at"])
+    for assignment, before in zip(assignments, befores, strict=True):
+        # Like role_revoke's event; the vendor.user_unlinked event that follows names these assignments.
+        audit.record(
+            actor, "role.revoked", assignment, before=before, after=None, project=assignment.project, request=request
+        )
+    return assignments

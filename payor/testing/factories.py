@@ -8,6 +8,9 @@ import factory
 
 from payor.accounts.models import Membership, Organization, User
 from payor.projects.models import FundingBucket, Project
+from payor.rbac.models import ProjectRoleAssignment
+from payor.rbac.roles import ProjectRole
+from payor.vendors.models import BankMethod, TaxStatus, Vendor, VendorKind, VendorUser
 
 TEST_PASSWORD = "correct horse battery staple"
 
@@ -62,3 +65,66 @@ class ProjectFactory(factory.django.DjangoModelFactory):
             FundingBucket.objects.get_or_create(
                 project=obj, kind=FundingBucket.Kind.LIFT_FORWARD, currency=obj.currency
             )
+
+
+class VendorFactory(factory.django.DjangoModelFactory):
+    """A vendor of an organization's vendor master (test setup only: real onboarding is ``vendor_create``).
+
+    A US company with a W-9 tax status, paid by ACH, KYC pending, no documents.
+    """
+
+    class Meta:
+        model = Vendor
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"Vendor {n}")
+    legal_name = factory.LazyAttribute(lambda o: f"{o.name} LLC")
+    kind = VendorKind.COMPANY
+    email = factory.Sequence(lambda n: f"ap{n}@vendor.example.test")
+    address_line1 = "100 River Road"
+    city = "Eugene"
+    region = "OR"
+    postal_code = "97401"
+    country = "US"
+    tax_status = TaxStatus.W9
+    bank_method = BankMethod.ACH
+
+
+class VendorUserFactory(factory.django.DjangoModelFactory):
+    """``user`` acts for ``vendor``."""
+
+    class Meta:
+        model = VendorUser
+
+    vendor = factory.SubFactory(VendorFactory)
+    user = factory.SubFactory(UserFactory)
+
+
+class ProjectRoleFactory(factory.django.DjangoModelFactory):
+    """A project role granted directly (test setup only: real grants go through ``rbac.services.role_assign``).
+
+    ``ProjectRoleFactory(project=p, user=u, role=ProjectRole.AUDITOR)``; approver roles take ``limit=Money``.
+    A VENDOR role gets a new vendor of the project's organization (or ``vendor=v``), and its user is linked to it.
+    """
+
+    class Meta:
+        model = ProjectRoleAssignment
+        exclude = ("limit",)
+        skip_postgeneration_save = True
+
+    project = factory.SubFactory(ProjectFactory)
+    user = factory.SubFactory(UserFactory)
+    role = ProjectRole.PROJECT_MANAGER
+    currency = factory.SelfAttribute("project.currency")
+    vendor = factory.Maybe(
+        factory.LazyAttribute(lambda o: o.role == ProjectRole.VENDOR),
+        yes_declaration=factory.SubFactory(VendorFactory, organization=factory.SelfAttribute("..project.organization")),
+        no_declaration=None,
+    )
+    limit = None
+    approval_limit = factory.SelfAttribute("limit")
+
+    @factory.post_generation
+    def vendor_link(obj, create, extracted, **kwargs):
+        if create and obj.vendor_id is not None:
+            VendorUser.objects.get_or_create(vendor_id=obj.vendor_id, user=obj.user)

@@ -6,7 +6,8 @@ import pytest
 
 from payor.core.money import Money
 from payor.projects.services import funding_record
-from payor.testing.factories import TEST_PASSWORD, ProjectFactory
+from payor.rbac.roles import ProjectRole
+from payor.testing.factories import TEST_PASSWORD, ProjectFactory, ProjectRoleFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,7 +21,9 @@ def sign_in(page, live_server, email: str, password: str) -> None:
 
 def test_sign_in_filter_projects_and_open_one(page, live_server, user, org):
     klamath = ProjectFactory(organization=org, name="Klamath riparian")
-    ProjectFactory(organization=org, name="Willamette floodplain")
+    willamette = ProjectFactory(organization=org, name="Willamette floodplain")
+    for project in (klamath, willamette):
+        ProjectRoleFactory(user=user, project=project, role=ProjectRole.FINANCE_REVIEWER)
     funding_record(
         actor=user,
         bucket=klamath.buckets.get(),

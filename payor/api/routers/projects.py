@@ -16,7 +16,8 @@ from payor.core.money import MoneyError, get_currency
 from payor.ledger.selectors import Figures
 from payor.projects import selectors, services
 from payor.projects.errors import OrganizationNotFound
-from payor.projects.models import FundingBucket, Project, ProjectPhase, ProjectStatus
+from payor.projects.models import Project, ProjectPhase, ProjectStatus
+from payor.rbac.permissions import Perm, require_permission
 
 router = Router(tags=["projects"])
 
@@ -31,11 +32,9 @@ class BucketOut(Schema):
     id: UUID
     kind: str
     currency: str
-    funded: MoneyOut
-
-    @staticmethod
-    def resolve_funded(bucket: FundingBucket) -> MoneyOut:
-        return MoneyOut.of(selectors.bucket_funded_total(bucket=bucket))
+    funded: MoneyOut | None = Field(
+        description="What the bucket has been funded; null unless you hold project.view_totals on the project"
+    )
 
 
 class FiguresOut(Schema):
@@ -93,8 +92,17 @@ class ProjectOut(Schema):
     buckets: list[BucketOut]
 
     @staticmethod
-    def resolve_buckets(project: Project) -> list[FundingBucket]:
-        return list(project.buckets.all())
+    def resolve_buckets(project: Project) -> list[dict[str, object]]:
+        visible = getattr(project, "totals_visible", False)  # annotated by selectors.project_list
+        return [
+            {
+                "id": bucket.pk,
+                "kind": bucket.kind,
+                "currency": bucket.currency,
+                "funded": MoneyOut.of(selectors.bucket_funded_total(bucket=bucket)) if visible else None,
+            }
+            for bucket in project.buckets.all()
+        ]
 
 
 class ProjectIn(Schema):
@@ -148,6 +156,7 @@ def create_project(request: HttpRequest, payload: ProjectIn) -> Status[Project]:
     project = services.project_create(
         actor=request.user,  # type: ignore[arg-type]
         organization=organization,
+        request=request,
         **payload.model_dump(exclude={"organization_id"}),
     )
     return Status(201, selectors.project_get(viewer=request.user, project_id=project.pk))  # type: ignore[arg-type]
@@ -165,6 +174,7 @@ def get_project(request: HttpRequest, project_id: UUID) -> Project:
 )
 def finance_summary(request: HttpRequest, project_id: UUID) -> FinanceSummaryOut:
     project = selectors.project_get(viewer=request.user, project_id=project_id)  # type: ignore[arg-type]
+    require_permission(request.user, Perm.PROJECT_VIEW_TOTALS, project=project)
     return FinanceSummaryOut(
         project_id=project.pk,
         buckets=[FiguresOut.of(figures) for figures in selectors.project_figures(project=project)],

@@ -9,17 +9,16 @@ assignment (201 when created).
 # No ``from __future__ import annotations``: ninja reads the path parameter types of the paginated endpoint
 # through its wrapper, whose module cannot resolve string annotations.
 import datetime as dt
-from typing import Self
 from uuid import UUID
 
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
 from ninja.pagination import paginate
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field
 
 from payor.accounts.models import User
 from payor.api.pagination import Cursor
-from payor.api.schemas import MoneyOut, Problem
+from payor.api.schemas import MoneyOut, Problem, UserTargetIn
 from payor.core.money import Money
 from payor.projects.models import Project
 from payor.rbac import selectors, services
@@ -79,34 +78,13 @@ class MoneyIn(Schema):
         return Money.parse(self.amount, self.currency.upper())  # MoneyError: 422 (mapped globally)
 
 
-class _Target(Schema):
-    user_id: UUID | None = None
-    email: str | None = Field(default=None, min_length=3, max_length=254)
-
-    @field_validator("email")
-    @classmethod
-    def email_plain(cls, value: str | None) -> str | None:
-        if value is not None and ("\x00" in value or "@" not in value):
-            raise ValueError("not an email address")
-        return value
-
-    @model_validator(mode="after")
-    def exactly_one_target(self) -> Self:
-        if (self.user_id is None) == (self.email is None):
-            raise ValueError("give exactly one of user_id and email")
-        return self
-
-    def user(self) -> User:
-        return selectors.user_find(self.user_id if self.user_id is not None else str(self.email))
-
-
-class AssignIn(_Target):
+class AssignIn(UserTargetIn):
     role: ProjectRole
     approval_limit: MoneyIn | None = None
     vendor_id: UUID | None = None
 
 
-class RevokeIn(_Target):
+class RevokeIn(UserTargetIn):
     role: ProjectRole
 
 

@@ -9,7 +9,8 @@ from payor.accounts.services import api_token_create
 from payor.core.money import Money
 from payor.projects.models import FundingBucket, Project
 from payor.projects.services import funding_record
-from payor.testing.factories import OrganizationFactory, ProjectFactory, UserFactory
+from payor.rbac.roles import ProjectRole
+from payor.testing.factories import OrganizationFactory, ProjectFactory, ProjectRoleFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -71,15 +72,19 @@ def test_cannot_create_in_an_organization_you_do_not_belong_to(api):
     assert Project.objects.count() == 0
 
 
-def test_list_and_get_are_scoped_to_the_viewers_organizations(api, org):
-    mine = ProjectFactory(organization=org)
+def test_list_and_get_show_only_projects_the_viewer_holds_a_role_on(api, org, user):
+    mine = ProjectRoleFactory(user=user, project__organization=org, role=ProjectRole.AUDITOR).project
+    same_organization_no_role = ProjectFactory(organization=org)
     theirs = ProjectFactory()
+    revoked_at = dt.datetime.now(dt.UTC)
+    ProjectRoleFactory(user=user, project=ProjectFactory(), role=ProjectRole.AUDITOR, revoked_at=revoked_at)
     listed = api.get("/api/v1/projects").json()
     assert [item["id"] for item in listed["results"]] == [str(mine.pk)]
     assert api.get(f"/api/v1/projects/{mine.pk}").status_code == 200
-    hidden = api.get(f"/api/v1/projects/{theirs.pk}")
-    assert hidden.status_code == 404
-    assert hidden.json()["code"] == "project_not_found"
+    for hidden_project in (same_organization_no_role, theirs):
+        hidden = api.get(f"/api/v1/projects/{hidden_project.pk}")
+        assert hidden.status_code == 404
+        assert hidden.json()["code"] == "project_not_found"
 
 
 def test_platform_admin_sees_every_project():
@@ -90,8 +95,8 @@ def test_platform_admin_sees_every_project():
     assert ids == {str(p.pk) for p in projects}
 
 
-def test_list_is_cursor_paginated_newest_first(api, org):
-    projects = [ProjectFactory(organization=org) for _ in range(5)]
+def test_list_is_cursor_paginated_newest_first(api, org, user):
+    projects = [ProjectRoleFactory(user=user, project__organization=org).project for _ in range(5)]
     newest_first = [str(p.pk) for p in reversed(projects)]
     page1 = api.get("/api/v1/projects", {"page_size": 2}).json()
     assert [item["id"] for item in page1["results"]] == newest_first[:2]
@@ -113,10 +118,10 @@ def test_bad_pagination_parameters_are_422(api, org, params):
     assert response.json()["code"] == "validation_error"
 
 
-def test_page_size_is_capped(api, org, settings):
+def test_page_size_is_capped(api, org, user, settings):
     settings.API_MAX_PAGE_SIZE = 200
     for _ in range(3):
-        ProjectFactory(organization=org)
+        ProjectRoleFactory(user=user, project__organization=org)
     body = api.get("/api/v1/projects", {"page_size": 10_000}).json()
     assert len(body["results"]) == 3
 
@@ -128,7 +133,7 @@ def test_organizations_lists_memberships_only(api, org):
 
 
 def test_finance_summary_comes_from_the_ledger(api, org, user):
-    project = ProjectFactory(organization=org)
+    project = ProjectRoleFactory(user=user, project__organization=org, role=ProjectRole.BENEFICIARY).project
     funding_record(
         actor=user,
         bucket=project.buckets.get(),
@@ -145,3 +150,36 @@ def test_finance_summary_comes_from_the_ledger(api, org, user):
     for name in ("committed", "encumbered", "retention", "withheld", "disbursed", "pending"):
         assert usd[name]["minor"] == 0
     assert api.get(f"/api/v1/projects/{ProjectFactory().pk}/finance/summary").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("role", "sees_totals"),
+    [
+        (ProjectRole.VENDOR, False),
+        (ProjectRole.PROCUREMENT, False),
+        (ProjectRole.BENEFICIARY, True),
+        (ProjectRole.AUDITOR, True),
+        (ProjectRole.FINANCE_REVIEWER, True),
+    ],
+)
+def test_funded_figures_need_project_view_totals(api, user, role, sees_totals):
+    project = ProjectRoleFactory(user=user, role=role).project
+    funding_record(
+        actor=None,
+        bucket=project.buckets.get(),
+        amount=Money.parse("5000.00", "USD"),
+        source="lift_bond",
+        received_on=dt.date(2026, 2, 12),
+    )
+    expected = {"amount": "5000.00", "currency": "USD", "minor": 500000} if sees_totals else None
+    [listed] = api.get("/api/v1/projects").json()["results"]
+    assert listed["buckets"][0]["funded"] == expected
+    assert api.get(f"/api/v1/projects/{project.pk}").json()["buckets"][0]["funded"] == expected
+    summary = api.get(f"/api/v1/projects/{project.pk}/finance/summary")
+    if sees_totals:
+        assert summary.status_code == 200
+        assert summary.json()["buckets"][0]["available"]["amount"] == "5000.00"
+    else:
+        assert summary.status_code == 403
+        assert (summary.json()["code"], summary.json()["permission"]) == ("permission_denied", "project.view_totals")
+        assert "5000" not in summary.content.decode()

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import uuid
 from collections.abc import Callable
 
 import pytest
@@ -15,7 +14,7 @@ from payor.core.money import Money
 from payor.projects.models import Project
 from payor.rbac.roles import APPROVAL_LIMIT_ROLES, ProjectRole
 from payor.rbac.services import role_assign
-from payor.testing.factories import MembershipFactory, ProjectFactory
+from payor.testing.factories import MembershipFactory, ProjectFactory, VendorUserFactory
 
 PM = ProjectRole.PROJECT_MANAGER
 FIN = ProjectRole.FINANCE_REVIEWER
@@ -89,7 +88,9 @@ def grant(admin, project) -> Grant:
         for role in roles:
             carries_limit = limit is not None and role in APPROVAL_LIMIT_ROLES
             approval_limit = Money.parse(limit, target.currency) if carries_limit else None
-            vendor_id = uuid.uuid4() if role == ProjectRole.VENDOR else None
+            vendor_id = None
+            if role == ProjectRole.VENDOR:  # a vendor of the organization the user acts for
+                vendor_id = VendorUserFactory(vendor__organization=target.organization, user=user).vendor_id
             role_assign(
                 actor=admin, project=target, user=user, role=role, approval_limit=approval_limit, vendor_id=vendor_id
             )

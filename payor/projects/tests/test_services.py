@@ -4,8 +4,14 @@ import datetime as dt
 
 import pytest
 
+from payor.audit.models import AuditEvent
 from payor.core.money import Money, UnknownCurrency
-from payor.projects.errors import FundingAmountInvalid, FundingCurrencyMismatch, ProjectDatesInvalid
+from payor.projects.errors import (
+    FundingAmountInvalid,
+    FundingCurrencyMismatch,
+    FundingSourceInvalid,
+    ProjectDatesInvalid,
+)
 from payor.projects.models import FundingBucket, FundingEvent, Project
 from payor.projects.selectors import bucket_funded_total
 from payor.projects.services import bucket_ensure, funding_record, project_create
@@ -36,8 +42,8 @@ def test_unknown_currency_and_bad_dates_write_nothing(user, org):
 
 def test_bucket_ensure_is_one_per_currency(user, org):
     project = project_create(actor=user, organization=org, name="P", currency="USD")
-    usdc = bucket_ensure(project=project, currency="USDC")
-    assert bucket_ensure(project=project, currency="USDC") == usdc
+    usdc = bucket_ensure(actor=user, project=project, currency="USDC")
+    assert bucket_ensure(actor=user, project=project, currency="USDC") == usdc
     assert project.buckets.count() == 2
 
 
@@ -74,4 +80,60 @@ def test_funding_in_the_wrong_currency_or_non_positive_is_refused(user, org):
             received_on=dt.date(2026, 1, 1),
         )
     assert FundingEvent.objects.count() == 0
+    assert bucket_funded_total(bucket=bucket) == Money.zero("USD")
+
+
+def test_project_creation_bucket_and_funding_are_audited_in_order(user, org):
+    project = project_create(actor=user, organization=org, name="Klamath", currency="USD")
+    usdc = bucket_ensure(actor=user, project=project, currency="USDC")
+    bucket_ensure(actor=user, project=project, currency="USDC")  # exists: nothing recorded
+    event = funding_record(
+        actor=user,
+        bucket=usdc,
+        amount=Money.parse("1250.50", "USDC"),
+        source="treasury_allocation",
+        received_on=dt.date(2026, 3, 2),
+        tx_hash="0x" + "ab" * 32,
+    )
+    events = list(AuditEvent.objects.filter(project_id=project.pk).order_by("seq"))
+    assert [(e.action, e.subject_type, e.actor_id) for e in events] == [
+        ("project.created", "projects.project", user.pk),
+        ("role.assigned", "rbac.projectroleassignment", user.pk),
+        ("bucket.created", "projects.fundingbucket", user.pk),
+        ("funding.recorded", "projects.fundingevent", user.pk),
+    ]
+    assert events[0].after["name"] == "Klamath"
+    assert events[0].after["currency"] == "USD"
+    assert events[2].subject_id == str(usdc.pk)
+    assert events[3].subject_id == str(event.pk)
+    assert events[3].after["amount"] == {"amount": "1250.500000", "currency": "USDC"}
+    assert events[3].after["tx_hash"] == "0x" + "ab" * 32
+
+
+def test_refused_funding_records_no_audit_event(user, org):
+    bucket = project_create(actor=user, organization=org, name="P", currency="USD").buckets.get()
+    before = AuditEvent.objects.count()
+    with pytest.raises(FundingCurrencyMismatch):
+        funding_record(
+            actor=user,
+            bucket=bucket,
+            amount=Money.parse("10.00", "EUR"),
+            source="lift_bond",
+            received_on=dt.date(2026, 1, 1),
+        )
+    assert AuditEvent.objects.count() == before
+
+
+def test_unknown_funding_source_is_refused_and_writes_nothing(user, org):
+    bucket = project_create(actor=user, organization=org, name="P", currency="USD").buckets.get()
+    before = (FundingEvent.objects.count(), AuditEvent.objects.count())
+    with pytest.raises(FundingSourceInvalid):
+        funding_record(
+            actor=user,
+            bucket=bucket,
+            amount=Money.parse("10.00", "USD"),
+            source="dao_treasury",
+            received_on=dt.date(2026, 1, 1),
+        )
+    assert (FundingEvent.objects.count(), AuditEvent.objects.count()) == before
     assert bucket_funded_total(bucket=bucket) == Money.zero("USD")

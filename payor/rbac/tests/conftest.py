@@ -13,7 +13,8 @@ from payor.core.money import Money
 from payor.projects.models import Project
 from payor.rbac.models import ProjectRoleAssignment, SystemRoleAssignment
 from payor.rbac.roles import ProjectRole, SystemRole
-from payor.testing.factories import ProjectFactory, UserFactory
+from payor.testing.factories import ProjectFactory, UserFactory, VendorFactory
+from payor.vendors.models import Vendor, VendorUser
 
 
 def usd(amount: str) -> Money:
@@ -28,9 +29,15 @@ def make_assignment(
     limit: Money | None = None,
     vendor_id: uuid.UUID | None = None,
 ) -> ProjectRoleAssignment:
-    """A role granted directly (test setup only: real grants go through the audited services)."""
-    if role == ProjectRole.VENDOR and vendor_id is None:
-        vendor_id = uuid.uuid4()
+    """A role granted directly (test setup only: real grants go through the audited services).
+
+    A VENDOR role without ``vendor_id`` acts for a new vendor of the project's organization; the user is linked to
+    the vendor either way (as ``role_assign`` requires).
+    """
+    if role == ProjectRole.VENDOR:
+        if vendor_id is None:
+            vendor_id = VendorFactory(organization=project.organization).pk
+        VendorUser.objects.get_or_create(vendor_id=vendor_id, user=user)
     assignment = ProjectRoleAssignment(
         project=project, user=user, role=role, currency=project.currency, vendor_id=vendor_id
     )
@@ -112,3 +119,10 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "payor/rbac/tests" in str(item.fspath):
             item.add_marker(pytest.mark.database_facing)
+
+
+def linked_vendor(project: Project, user: User, **fields: object) -> Vendor:
+    """A vendor of ``project``'s organization that ``user`` is linked to (what a VENDOR grant needs)."""
+    vendor = VendorFactory(organization=project.organization, **fields)
+    VendorUser.objects.create(vendor=vendor, user=user)
+    return vendor

@@ -11,8 +11,8 @@ from payor.audit.models import AuditEvent
 from payor.rbac.models import ProjectRoleAssignment
 from payor.rbac.permissions import ROLE_PERMISSIONS, Perm
 from payor.rbac.roles import ProjectRole, SystemRole
-from payor.rbac.tests.conftest import make_assignment, state, usd
-from payor.testing.factories import UserFactory
+from payor.rbac.tests.conftest import linked_vendor, make_assignment, state, usd
+from payor.testing.factories import UserFactory, VendorFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("payor.rbac.tests.urls")]
 
@@ -113,7 +113,7 @@ def test_assigning_without_roles_assign_is_403(holder, project, client_for, role
 
 def test_list_shows_the_active_assignments(project, other_project, pm, as_pm, admin):
     vendor_user = UserFactory(email="vendor@example.test", full_name="Vera Vendor")
-    vendor_id = uuid.uuid4()
+    vendor_id = VendorFactory(organization=project.organization).pk
     vendor = make_assignment(project, vendor_user, VENDOR, vendor_id=vendor_id)
     vendor.granted_by = pm
     vendor.save()
@@ -197,9 +197,21 @@ def test_without_roles_view_others_are_403_whether_or_not_they_exist(project, ho
         problem(as_vendor.get(url(project, f"/user/{who}")), 403, "permission_denied")
 
 
-def test_wallet_lookup_finds_nothing_until_wallets_exist(project, as_pm):
-    # There is no accounts.Wallet model yet: a well-formed address is simply not found (never a 500).
-    problem(as_pm.get(url(project, "/user/0x52908400098527886E0F7030069857D2E4169EE7")), 404, "user_not_found")
+def test_wallet_lookup_finds_the_user_who_linked_the_address(project, holder, as_pm):
+    from payor.accounts.tests.siwe_helpers import key, link
+
+    signer = holder(ProjectRole.DAO_MULTISIG)
+    address = link(signer, key("rbac signer")).address
+    digits = address[2:]
+    for who in (address, "0x" + digits.lower(), "0x" + digits.upper()):
+        response = as_pm.get(url(project, f"/user/{who}"))
+        assert response.status_code == 200, response.content
+        assert response.json()["user"]["id"] == str(signer.pk)
+        assert [item["role"] for item in response.json()["roles"]] == ["DAO_MULTISIG"]
+    # An address nobody linked, and the linked one with a broken EIP-55 checksum, find nobody (never a 500).
+    broken = "0x" + "".join(ch.swapcase() if ch.isalpha() else ch for ch in digits)
+    for who in ("0x52908400098527886E0F7030069857D2E4169EE7", broken):
+        problem(as_pm.get(url(project, f"/user/{who}")), 404, "user_not_found")
 
 
 # -- assign -----------------------------------------------------------------------------------
@@ -207,7 +219,7 @@ def test_wallet_lookup_finds_nothing_until_wallets_exist(project, as_pm):
 
 def test_assign_creates_then_repeats_as_a_no_op(project, pm, as_pm):
     target = UserFactory(email="v@example.test")
-    vendor_id = str(uuid.uuid4())
+    vendor_id = str(linked_vendor(project, target).pk)
     body = {"email": "V@example.test", "role": "VENDOR", "vendor_id": vendor_id}
     count = AuditEvent.objects.count()
     created = post(as_pm, url(project, "/assign"), body)
@@ -230,7 +242,7 @@ def test_assign_creates_then_repeats_as_a_no_op(project, pm, as_pm):
     assert AuditEvent.objects.count() == count + 1
     assert ProjectRoleAssignment.objects.filter(user=target).count() == 1
 
-    other_vendor = post(as_pm, url(project, "/assign"), {**body, "vendor_id": str(uuid.uuid4())})
+    other_vendor = post(as_pm, url(project, "/assign"), {**body, "vendor_id": str(linked_vendor(project, target).pk)})
     problem(other_vendor, 409, "role_already_assigned")
 
 
@@ -312,8 +324,9 @@ def test_an_idempotency_key_replays_the_first_answer(project, as_pm):
 def test_invalid_assignments_change_nothing(project, admin, client_for, body, status, code):
     target = UserFactory(email="t@example.test")
     body = {key: (str(target.pk) if value == "TARGET" else value) for key, value in body.items()}
+    client = client_for(admin)  # issuing its token is audited: take the snapshot after
     before = state()
-    problem(post(client_for(admin), url(project, "/assign"), body), status, code)
+    problem(post(client, url(project, "/assign"), body), status, code)
     assert state() == before
 
 

@@ -58,7 +58,7 @@ audit.read                 .   .   x   x   x   x   .   .  |  x   x   .
 ledger.view                .   x   x   x   x   x   .   .  |  x   x   .
 roles.view                 .   x   x   x   x   x   .   x  |  x   x   .
 roles.assign               .   x   .   .   x   .   .   x  |  x   .   .
-approval_matrix.view       .   x   x   x   x   x   .   .  |  x   x   .
+approval_matrix.view       .   x   x   x   x   x   .   x  |  x   x   .
 approval_matrix.update     .   .   .   .   x   .   .   .  |  .   .   .
 treasury.configure         .   .   .   x   .   .   .   .  |  x   .   x
 """

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
@@ -22,7 +20,7 @@ from payor.rbac.permissions import (
 )
 from payor.rbac.roles import ProjectRole, SystemRole
 from payor.rbac.tests.conftest import make_assignment, usd
-from payor.testing.factories import MembershipFactory, ProjectFactory, UserFactory
+from payor.testing.factories import MembershipFactory, ProjectFactory, UserFactory, VendorFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -112,14 +110,15 @@ def test_project_visible_with_a_malformed_id_is_false(holder):
 
 
 def test_vendor_ids_for_gives_the_vendors_a_vendor_user_acts_for(project, other_project):
-    vendor_a, vendor_b = uuid.uuid4(), uuid.uuid4()
+    vendor_a, vendor_b = (VendorFactory(organization=project.organization).pk for _ in range(2))
+    vendor_c = VendorFactory(organization=other_project.organization).pk
     alice, bob = UserFactory(), UserFactory()
     make_assignment(project, alice, ProjectRole.VENDOR, vendor_id=vendor_a)
     make_assignment(project, bob, ProjectRole.VENDOR, vendor_id=vendor_b)
-    make_assignment(other_project, alice, ProjectRole.VENDOR, vendor_id=vendor_b)
+    make_assignment(other_project, alice, ProjectRole.VENDOR, vendor_id=vendor_c)
     assert vendor_ids_for(alice, project) == {vendor_a}
     assert vendor_ids_for(bob, project) == {vendor_b}
-    assert vendor_ids_for(alice, other_project) == {vendor_b}
+    assert vendor_ids_for(alice, other_project) == {vendor_c}
     # Cross-vendor: nobody else acts for a vendor, not even a PM or an admin.
     pm = UserFactory()
     make_assignment(project, pm, PM)

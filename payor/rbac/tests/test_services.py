@@ -6,8 +6,10 @@ import uuid
 
 import pytest
 
+from payor.accounts.models import User
 from payor.audit.models import AuditEvent
 from payor.core.money import Money
+from payor.projects.models import Project
 from payor.rbac import services
 from payor.rbac.errors import (
     ApprovalLimitCurrencyMismatch,
@@ -33,8 +35,10 @@ from payor.rbac.permissions import (
     roles_of,
 )
 from payor.rbac.roles import APPROVAL_LIMIT_ROLES, ProjectRole, SystemRole
-from payor.rbac.tests.conftest import make_assignment, state, usd
-from payor.testing.factories import ProjectFactory, UserFactory
+from payor.rbac.tests.conftest import linked_vendor, make_assignment, state, usd
+from payor.testing.factories import ProjectFactory, UserFactory, VendorFactory
+from payor.vendors.errors import VendorNotFound, VendorUserNotLinked
+from payor.vendors.models import VendorUser
 
 pytestmark = pytest.mark.django_db
 
@@ -47,8 +51,9 @@ PAIRS = [(granter, target) for granter in ProjectRole for target in ProjectRole]
 PAIR_IDS = [f"{granter.value}-grants-{target.value}" for granter, target in PAIRS]
 
 
-def extra_for(role: ProjectRole) -> dict[str, object]:
-    return {"vendor_id": uuid.uuid4()} if role == VENDOR else {}
+def extra_for(role: ProjectRole, project: Project, user: User) -> dict[str, object]:
+    """What a grant of ``role`` to ``user`` needs besides the role: for VENDOR, a vendor ``user`` is linked to."""
+    return {"vendor_id": linked_vendor(project, user).pk} if role == VENDOR else {}
 
 
 def last_event() -> AuditEvent:
@@ -78,7 +83,7 @@ def test_grant_is_allowed_exactly_per_grantable(holder, project, granter, target
     before = state()
     if target_role in GRANTABLE[granter]:
         assignment, created = services.role_assign(
-            actor=actor, project=project, user=target, role=target_role, **extra_for(target_role)
+            actor=actor, project=project, user=target, role=target_role, **extra_for(target_role, project, target)
         )
         assert created
         assert roles_of(target, project) == {target_role}
@@ -86,8 +91,9 @@ def test_grant_is_allowed_exactly_per_grantable(holder, project, granter, target
         assert AuditEvent.objects.count() == before[2] + 1
         assert last_event().action == "role.assigned"
     else:
+        extra = extra_for(target_role, project, target)
         with pytest.raises(RoleEscalationRefused) as refused:
-            services.role_assign(actor=actor, project=project, user=target, role=target_role, **extra_for(target_role))
+            services.role_assign(actor=actor, project=project, user=target, role=target_role, **extra)
         assert refused.value.code == "role_escalation_refused"
         assert refused.value.status == 403
         assert state() == before
@@ -138,19 +144,22 @@ def test_limits_are_changed_only_per_grantable(holder, project, granter, target_
 
 def test_a_role_on_another_project_grants_nothing_here(holder, project, other_project):
     pm_elsewhere = holder(PM, on=other_project)
+    target = UserFactory()
+    vendor = linked_vendor(project, target)
     before = state()
     with pytest.raises(RoleEscalationRefused):
-        services.role_assign(
-            actor=pm_elsewhere, project=project, user=UserFactory(), role=VENDOR, vendor_id=uuid.uuid4()
-        )
+        services.role_assign(actor=pm_elsewhere, project=project, user=target, role=VENDOR, vendor_id=vendor.pk)
     assert state() == before
 
 
 def test_a_revoked_role_grants_nothing(holder, project):
     pm = holder(PM)
     ProjectRoleAssignment.objects.filter(user=pm).update(revoked_at=project.created_at)
+    target = UserFactory()
     with pytest.raises(RoleEscalationRefused):
-        services.role_assign(actor=pm, project=project, user=UserFactory(), role=VENDOR, vendor_id=uuid.uuid4())
+        services.role_assign(
+            actor=pm, project=project, user=target, role=VENDOR, vendor_id=linked_vendor(project, target).pk
+        )
 
 
 @pytest.mark.parametrize("role", list(SystemRole))
@@ -159,16 +168,17 @@ def test_system_roles_grant_no_project_roles_except_admin(system_holder, project
     before = state()
     if role == SystemRole.PLATFORM_ADMIN:
         for target_role in ProjectRole:
+            target = UserFactory()
             services.role_assign(
-                actor=actor, project=project, user=UserFactory(), role=target_role, **extra_for(target_role)
+                actor=actor, project=project, user=target, role=target_role, **extra_for(target_role, project, target)
             )
         assert AuditEvent.objects.count() == before[2] + len(ProjectRole)
     else:
         for target_role in ProjectRole:
+            target = UserFactory()
+            extra = extra_for(target_role, project, target)
             with pytest.raises(RoleEscalationRefused):
-                services.role_assign(
-                    actor=actor, project=project, user=UserFactory(), role=target_role, **extra_for(target_role)
-                )
+                services.role_assign(actor=actor, project=project, user=target, role=target_role, **extra)
         assert state() == before
 
 
@@ -179,9 +189,10 @@ def test_system_roles_grant_no_project_roles_except_admin(system_holder, project
 def test_nobody_grants_themselves_a_role(holder, admin, project, role):
     dao = holder(DAO)
     for actor in (dao, admin):
+        extra = extra_for(role, project, actor)
         before = state()
         with pytest.raises(RoleSelfEditRefused) as refused:
-            services.role_assign(actor=actor, project=project, user=actor, role=role, **extra_for(role))
+            services.role_assign(actor=actor, project=project, user=actor, role=role, **extra)
         assert refused.value.code == "role_self_edit_refused"
         assert refused.value.status == 403
         assert state() == before
@@ -326,10 +337,9 @@ def test_assign_records_who_whom_what_and_after(admin, project):
 
 def test_vendor_assignment_records_the_vendor(holder, project):
     pm = holder(PM)
-    vendor_id = uuid.uuid4()
-    assignment, _ = services.role_assign(
-        actor=pm, project=project, user=UserFactory(), role=VENDOR, vendor_id=vendor_id
-    )
+    target = UserFactory()
+    vendor_id = linked_vendor(project, target).pk
+    assignment, _ = services.role_assign(actor=pm, project=project, user=target, role=VENDOR, vendor_id=vendor_id)
     assert last_event().after == snapshot(assignment)
     assert last_event().after["vendor_id"] == str(vendor_id)
 
@@ -452,10 +462,11 @@ def test_regrant_with_another_limit_is_409(admin, project, changes):
 
 def test_regrant_vendor_for_another_vendor_is_409(admin, project):
     target = UserFactory()
-    services.role_assign(actor=admin, project=project, user=target, role=VENDOR, vendor_id=uuid.uuid4())
+    first, second = linked_vendor(project, target), linked_vendor(project, target)
+    services.role_assign(actor=admin, project=project, user=target, role=VENDOR, vendor_id=first.pk)
     before = state()
     with pytest.raises(RoleAlreadyAssigned):
-        services.role_assign(actor=admin, project=project, user=target, role=VENDOR, vendor_id=uuid.uuid4())
+        services.role_assign(actor=admin, project=project, user=target, role=VENDOR, vendor_id=second.pk)
     assert state() == before
 
 
@@ -482,18 +493,21 @@ def test_regrant_vendor_for_another_vendor_is_409(admin, project):
             "approval_limit_not_applicable",
         ),
         (
-            {"role": VENDOR, "approval_limit": Money.parse("1.00", "USD"), "vendor_id": uuid.uuid4()},
+            {"role": VENDOR, "approval_limit": Money.parse("1.00", "USD"), "vendor_id": "LINKED"},
             ApprovalLimitNotApplicable,
             "approval_limit_not_applicable",
         ),
         ({"role": VENDOR}, VendorIdRequired, "vendor_id_required"),
-        ({"role": PM, "vendor_id": uuid.uuid4()}, VendorIdNotApplicable, "vendor_id_not_applicable"),
+        ({"role": PM, "vendor_id": "LINKED"}, VendorIdNotApplicable, "vendor_id_not_applicable"),
     ],
 )
 def test_invalid_grants_are_422_and_change_nothing(admin, project, kwargs, error, code):
+    target = UserFactory()
+    if kwargs.get("vendor_id") == "LINKED":
+        kwargs = {**kwargs, "vendor_id": linked_vendor(project, target).pk}
     before = state()
     with pytest.raises(error) as refused:
-        services.role_assign(actor=admin, project=project, user=UserFactory(), **kwargs)
+        services.role_assign(actor=admin, project=project, user=target, **kwargs)
     assert (refused.value.code, refused.value.status) == (code, 422)
     assert state() == before
 
@@ -583,9 +597,63 @@ def test_the_database_refuses_two_active_copies_of_one_role(project):
 def test_the_database_checks_the_row_shape(project, role, limit, vendor):
     from django.db import IntegrityError, transaction
 
+    user = UserFactory()
     assignment = ProjectRoleAssignment(
-        project=project, user=UserFactory(), role=role, currency="USD", vendor_id=uuid.uuid4() if vendor else None
+        project=project, user=user, role=role, currency="USD", vendor=linked_vendor(project, user) if vendor else None
     )
     assignment.approval_limit = None if limit is None else usd(limit)
     with pytest.raises(IntegrityError), transaction.atomic():
         assignment.save()
+
+
+# -- VENDOR grants name a real vendor the user acts for ---------------------------------------
+
+
+def test_a_vendor_grant_names_a_vendor_of_the_projects_organization(admin, project):
+    target = UserFactory()
+    elsewhere = VendorFactory()  # another organization's vendor, even with the user linked to it
+    VendorUser.objects.create(vendor=elsewhere, user=target)
+    for vendor_id in (elsewhere.pk, uuid.uuid4()):
+        before = state()
+        with pytest.raises(VendorNotFound) as refused:
+            services.role_assign(actor=admin, project=project, user=target, role=VENDOR, vendor_id=vendor_id)
+        assert (refused.value.code, refused.value.status) == ("vendor_not_found", 404)
+        assert state() == before
+
+
+def test_a_vendor_grant_needs_the_user_linked_to_the_vendor(admin, project):
+    target = UserFactory()
+    vendor = VendorFactory(organization=project.organization)
+    VendorUser.objects.create(vendor=vendor, user=UserFactory())  # someone else acts for it
+    before = state()
+    with pytest.raises(VendorUserNotLinked) as refused:
+        services.role_assign(actor=admin, project=project, user=target, role=VENDOR, vendor_id=vendor.pk)
+    assert (refused.value.code, refused.value.status) == ("vendor_user_not_linked", 409)
+    assert state() == before
+    VendorUser.objects.create(vendor=vendor, user=target)
+    assignment, created = services.role_assign(
+        actor=admin, project=project, user=target, role=VENDOR, vendor_id=vendor.pk
+    )
+    assert created
+    assert assignment.vendor == vendor
+
+
+def test_the_database_refuses_a_role_naming_no_vendor(project):
+    from django.db import IntegrityError, connection, transaction
+
+    assignment = ProjectRoleAssignment(
+        project=project, user=UserFactory(), role=VENDOR, currency="USD", vendor_id=uuid.uuid4()
+    )
+    with transaction.atomic():
+        assignment.save()  # the foreign key is checked at commit (deferred): ask for it now
+        with pytest.raises(IntegrityError), connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        transaction.set_rollback(True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_vendor_roles_revoke_needs_the_callers_transaction(admin, project):
+    target = UserFactory()
+    vendor = linked_vendor(project, target)
+    with pytest.raises(RuntimeError):
+        services.vendor_roles_revoke(actor=admin, vendor=vendor, user=target)

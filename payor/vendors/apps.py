@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class VendorsConfig(AppConfig):
+    name = "payor.vendors"
+    label = "vendors"
+    verbose_name = "Vendors"

@@ -164,7 +164,9 @@ def approval_decide(
     note = (note or "").strip()[:NOTE_MAX]
     with transaction.atomic():
         records = approval_records(item)
-        plan = approval_plan(project=item.project, amount=item.amount, submitter=item.submitter, approvals=records)
+        plan = approval_plan(
+            project=item.project, amount=item.amount, submitter=item.submitter, approvals=records, with_eligible=False
+        )
         if decision is Decision.APPROVED:
             approval_check(
                 project=item.project,

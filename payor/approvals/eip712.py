@@ -15,9 +15,8 @@ import re
 import uuid
 from typing import Any, Final
 
-from django.db.models.functions import Lower
-
-from payor.accounts.models import User, Wallet
+from payor.accounts.models import User
+from payor.accounts.wallets import wallet_find
 from payor.approvals.errors import ApprovalSignatureInvalid, ApprovalSignerNotLinked
 from payor.core.money import Money
 
@@ -97,13 +96,7 @@ def approval_signature_verify(*, typed_data: dict[str, Any], signature: object, 
         address = str(Account.recover_message(encode_typed_data(full_message=typed_data), signature=signature))
     except (BadSignature, EthValidationError, ValueError) as exc:
         raise ApprovalSignatureInvalid() from exc
-    linked = (
-        Wallet.objects.filter(user=approver)
-        .alias(address_lower=Lower("address"))
-        .filter(address_lower=address.lower())
-        .values_list("address", flat=True)
-        .first()
-    )
-    if linked is None:
+    wallet = wallet_find(address)
+    if wallet is None or wallet.user_id != approver.pk:
         raise ApprovalSignerNotLinked(f"{address} signed this decision, but it is not a wallet linked to your account")
-    return linked
+    return wallet.address

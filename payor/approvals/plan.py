@@ -192,7 +192,12 @@ def _plan(
 
 
 def approval_plan(
-    *, project: Project, amount: Money, submitter: User | None, approvals: Sequence[ApprovalRecord]
+    *,
+    project: Project,
+    amount: Money,
+    submitter: User | None,
+    approvals: Sequence[ApprovalRecord],
+    with_eligible: bool = True,
 ) -> ApprovalPlan:
     """Which stages ``amount`` needs on ``project``, which are done, and who may fill the next one.
 
@@ -203,9 +208,10 @@ def approval_plan(
     eligible users (by email); later ones are ``waiting``. ``submitter`` None: an item
     nobody submitted (system-generated). Raises ``approval_currency_mismatch``
     and ``approval_amount_invalid`` (422) for an amount that is not positive
-    or not in the matrix currency.
+    or not in the matrix currency. ``with_eligible=False`` skips looking up who may fill the next stage
+    (``eligible`` stays empty) for callers that only need the stages' status.
     """
-    return _plan(project=project, amount=amount, submitter=submitter, approvals=approvals, with_eligible=True)
+    return _plan(project=project, amount=amount, submitter=submitter, approvals=approvals, with_eligible=with_eligible)
 
 
 def approval_check(

@@ -238,6 +238,20 @@ def _locked(contract: Contract) -> Contract:
     return Contract.objects.select_for_update().select_related("project", "bucket", "vendor").get(pk=contract.pk)
 
 
+def _transition_record(
+    actor: User,
+    contract: Contract,
+    action: str,
+    before: dict[str, object],
+    fields: list[str],
+    request: HttpRequest | None,
+) -> None:
+    """Save a status change (``status`` plus ``fields``) and audit it with the contract's before/after."""
+    contract.save(update_fields=["status", *fields, "updated_at"])
+    after = contract_snapshot(contract)
+    audit.record(actor, action, contract, before=before, after=after, project=contract.project, request=request)
+
+
 def _party(contract: Contract) -> ledger.Party:
     return ledger.Party(bucket=contract.bucket, contract_id=contract.pk, vendor_id=contract.vendor_id)
 
@@ -264,11 +278,7 @@ def contract_execute(*, actor: User, contract: Contract, request: HttpRequest | 
     contract.status = ContractStatus.EXECUTED
     contract.executed_at = timezone.now()
     contract.executed_by = actor
-    contract.save(update_fields=["status", "executed_at", "executed_by", "updated_at"])
-    after = contract_snapshot(contract)
-    audit.record(
-        actor, "contract.executed", contract, before=before, after=after, project=contract.project, request=request
-    )
+    _transition_record(actor, contract, "contract.executed", before, ["executed_at", "executed_by"], request)
     events.emit(
         "contract.executed",
         aggregate=contract,
@@ -289,16 +299,7 @@ def contract_cancel(*, actor: User, contract: Contract, request: HttpRequest | N
         raise ContractStateInvalid("only a draft can be canceled; close an executed contract instead")
     before = contract_snapshot(contract)
     contract.status = ContractStatus.CANCELED
-    contract.save(update_fields=["status", "updated_at"])
-    audit.record(
-        actor,
-        "contract.canceled",
-        contract,
-        before=before,
-        after=contract_snapshot(contract),
-        project=contract.project,
-        request=request,
-    )
+    _transition_record(actor, contract, "contract.canceled", before, [], request)
     return contract
 
 
@@ -326,16 +327,7 @@ def contract_close(*, actor: User, contract: Contract, request: HttpRequest | No
     contract.status = ContractStatus.CLOSED
     contract.closed_at = timezone.now()
     contract.closed_by = actor
-    contract.save(update_fields=["status", "closed_at", "closed_by", "updated_at"])
-    audit.record(
-        actor,
-        "contract.closed",
-        contract,
-        before=before,
-        after=contract_snapshot(contract),
-        project=contract.project,
-        request=request,
-    )
+    _transition_record(actor, contract, "contract.closed", before, ["closed_at", "closed_by"], request)
     events.emit("contract.closed", aggregate=contract, payload={"contract_id": contract.pk}, project=contract.project)
     return contract
 

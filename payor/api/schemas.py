@@ -9,7 +9,7 @@ from ninja import Schema
 from pydantic import Field, field_validator, model_validator
 
 from payor.accounts.models import User
-from payor.core.money import Money
+from payor.core.money import Money, MoneyError
 from payor.rbac.selectors import user_find
 
 
@@ -23,6 +23,26 @@ class MoneyOut(Schema):
     @classmethod
     def of(cls, money: Money) -> MoneyOut:
         return cls(amount=money.amount_str(), currency=money.currency.code, minor=money.minor)
+
+
+#: The largest amount an API client may send, in minor units (10^17: a trillion dollars in cents, a hundred
+#: billion USDC). The columns are BIGINT (about 9.2 * 10^18): the bound leaves room for sums of many amounts,
+#: so an absurd input is a 422 ``money_invalid`` and never an overflow inside the database.
+MONEY_INPUT_MAX_MINOR = 10**17
+
+
+class MoneyIn(Schema):
+    """An amount given as a decimal string in the currency's units (``"1250.00"``, never a float)."""
+
+    amount: str = Field(max_length=40, examples=["10000.00"])
+    currency: str = Field(min_length=3, max_length=10, examples=["USD"])
+
+    def money(self) -> Money:
+        """The parsed amount (``MoneyError``, a 422 ``money_invalid``, for bad text or beyond the bound)."""
+        money = Money.parse(self.amount, self.currency.upper())
+        if abs(money.minor) > MONEY_INPUT_MAX_MINOR:
+            raise MoneyError(f"amount {self.amount} {money.currency.code} is beyond the supported range")
+        return money
 
 
 class Problem(Schema):

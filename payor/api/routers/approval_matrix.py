@@ -9,11 +9,10 @@ from django.http import HttpRequest
 from ninja import Router, Schema
 from pydantic import Field
 
-from payor.api.schemas import MoneyOut, Problem
+from payor.api.schemas import MoneyIn, MoneyOut, Problem
 from payor.approvals import services
 from payor.approvals.matrix import MAX_BANDS, BandSpec, StageSpec
 from payor.approvals.models import ApprovalBand, ApprovalMatrix
-from payor.core.money import Money
 from payor.projects import selectors as project_selectors
 
 router = Router(tags=["approval matrix"])
@@ -33,14 +32,6 @@ class StageOut(Schema):
     role: str
     signers_required: int
     signers_of: int
-
-
-class MoneyIn(Schema):
-    amount: str = Field(examples=["10000.00"], max_length=40)
-    currency: str = Field(examples=["USD"], max_length=10)
-
-    def to_money(self) -> Money:
-        return Money.parse(self.amount, self.currency.upper())
 
 
 class BandIn(Schema):
@@ -103,8 +94,8 @@ def put_approval_matrix(request: HttpRequest, project_id: UUID, payload: Approva
     project = project_selectors.project_get(viewer=request.user, project_id=project_id)  # type: ignore[arg-type]
     bands = [
         BandSpec(
-            lower=band.lower.to_money(),
-            upper=None if band.upper is None else band.upper.to_money(),
+            lower=band.lower.money(),
+            upper=None if band.upper is None else band.upper.money(),
             stages=[StageSpec(**stage.model_dump()) for stage in band.stages],
         )
         for band in payload.bands

@@ -14,8 +14,7 @@ from django.http import HttpRequest
 from ninja import Router, Schema, Status
 from pydantic import Field
 
-from payor.api.schemas import MoneyOut, Problem
-from payor.core.money import Money
+from payor.api.schemas import MoneyIn, MoneyOut, Problem
 from payor.projects import selectors, services
 from payor.projects.budget import BudgetNode, LineFigures
 from payor.projects.models import WBS_CODE_MAX
@@ -100,14 +99,6 @@ class BudgetTreeOut(Schema):
     currency: str
     totals: LineFiguresOut = Field(description="The whole tree: root caps and figures summed")
     lines: list[BudgetLineOut] = Field(description="Root lines in display order, each with its children")
-
-
-class MoneyIn(Schema):
-    amount: str = Field(max_length=64, examples=["250000.00"])
-    currency: str = Field(min_length=3, max_length=10, examples=["USD"])
-
-    def money(self) -> Money:
-        return Money.parse(self.amount, self.currency.upper())  # MoneyError: 422 (mapped globally)
 
 
 class BudgetLineIn(Schema):

@@ -18,8 +18,7 @@ from pydantic import Field
 
 from payor.accounts.models import User
 from payor.api.pagination import Cursor
-from payor.api.schemas import MoneyOut, Problem, UserTargetIn
-from payor.core.money import Money
+from payor.api.schemas import MoneyIn, MoneyOut, Problem, UserTargetIn
 from payor.projects.models import Project
 from payor.rbac import selectors, services
 from payor.rbac.models import ProjectRoleAssignment
@@ -68,14 +67,6 @@ class UserRolesOut(Schema):
     user: UserRef
     roles: list[RoleAssignmentOut]
     permissions: list[Perm] = Field(description="Everything the user may do on the project, system roles included")
-
-
-class MoneyIn(Schema):
-    amount: str = Field(max_length=64, examples=["10000.00"])
-    currency: str = Field(min_length=3, max_length=10, examples=["USD"])
-
-    def money(self) -> Money:
-        return Money.parse(self.amount, self.currency.upper())  # MoneyError: 422 (mapped globally)
 
 
 class AssignIn(UserTargetIn):

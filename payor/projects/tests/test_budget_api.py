@@ -181,6 +181,12 @@ def test_refusals_are_problems_with_stable_codes_and_change_nothing(funded, pm, 
             422,
             "money_invalid",
         ),
+        (
+            # Beyond the API's bound (10^17 minor units): refused before it can overflow a BIGINT sum.
+            post(api, tree_url(funded), {"wbs_code": "3", "description": "d", "cap": money("1000000000000000.01")}),
+            422,
+            "money_invalid",
+        ),
         (post(api, tree_url(funded), {"wbs_code": "3", "description": "", "cap": money("1")}), 422, "validation_error"),
         (patch(api, line_url(leaf), {"cap": money("499.99")}), 409, "budget_cap_below_used"),
         (patch(api, line_url(site), {"cap": money("599.99")}), 409, "budget_children_exceed_parent"),

@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "payor.rbac",
     "payor.vendors",
     "payor.contracts",
+    "payor.invoices",
     "payor.events",
     "payor.ledger",
     "payor.approvals",

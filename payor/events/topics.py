@@ -20,6 +20,7 @@ TOPICS: Final[dict[str, str]] = {
     "retention.release_created": "A retention-release invoice was created after a gate passed",
     # the invoice lifecycle (design §6)
     "invoice.returned": "An invoice was returned to its vendor for revision",
+    "invoice.withdrawn": "The vendor withdrew an invoice under review to revise it (its encumbrance released)",
     "invoice.scheduled": "An invoice was put into a payment run",
     "invoice.paid": "An invoice was paid in full",
     "invoice.closed": "An invoice was closed",

@@ -144,6 +144,22 @@ def contract_figures(*, contract_id: uuid.UUID) -> dict[str, Figures]:
     return {str(key[0]): figures for key, figures in _grouped("contract_id = %s", [contract_id]).items()}
 
 
+def contract_committed_by_line(*, contract_id: uuid.UUID) -> dict[uuid.UUID | None, Money]:
+    """What is still committed (not yet invoiced) on a contract, per budget line: its remaining commitment."""
+    rows = Account.objects.filter(kind=AccountKind.COMMITTED, contract_id=contract_id).values_list(
+        "budget_line_id", "currency", "credits_posted", "debits_posted", "debits_pending"
+    )
+    return {
+        line_id: Money.of_minor(credits - debits - pending, currency)
+        for line_id, currency, credits, debits, pending in rows
+    }
+
+
+def invoice_transfers(*, invoice_id: uuid.UUID) -> list[Transfer]:
+    """Every ledger transfer of an invoice, in posting order (its ledger effects)."""
+    return list(Transfer.objects.filter(invoice_id=invoice_id).order_by("seq"))
+
+
 def vendor_paid(*, vendor_id: uuid.UUID, year: int) -> dict[str, Money]:
     """What a vendor was paid (executed disbursements) in a calendar year, per currency: the 1099 figure."""
     with connection.cursor() as cursor:

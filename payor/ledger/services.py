@@ -447,6 +447,67 @@ def encumbrance_release(
     )
 
 
+def _fee_moves(
+    *,
+    party: Party,
+    amount: Money,
+    key: str,
+    step: str,
+    to_encumbered: bool,
+    invoice_id: uuid.UUID,
+    actor_id: uuid.UUID | None,
+) -> list[Posted]:
+    if not amount.is_positive:
+        return []
+    available = account_ensure(bucket=party.bucket, kind=AccountKind.AVAILABLE)
+    encumbered = _acct(party, AccountKind.ENCUMBERED, Line(amount))
+    debit, credit = (available, encumbered) if to_encumbered else (encumbered, available)
+    spec = TransferSpec(
+        id=f"{key}:{step}:fees",
+        code=TransferCode.ENCUMBER if to_encumbered else TransferCode.RELEASE,
+        amount=amount,
+        debit=debit,
+        credit=credit,
+        refs=Refs(contract_id=party.contract_id, vendor_id=party.vendor_id, invoice_id=invoice_id),
+        actor_id=actor_id,
+    )
+    return transfers_post([spec])
+
+
+def fee_encumber(
+    *, party: Party, amount: Money, key: str, invoice_id: uuid.UUID, actor_id: uuid.UUID | None = None
+) -> list[Posted]:
+    """Payment fees the payer bears on an invoice: available → encumbered (no budget line), at submission.
+
+    They are not part of the contract, so they come out of available (``insufficient_funds`` when it cannot
+    cover them: seed 004's funds-availability rule); paid out with the invoice.
+    """
+    return _fee_moves(
+        party=party,
+        amount=amount,
+        key=key,
+        step="fee-encumber",
+        to_encumbered=True,
+        invoice_id=invoice_id,
+        actor_id=actor_id,
+    )
+
+
+def fee_release(
+    *, party: Party, amount: Money, key: str, invoice_id: uuid.UUID, actor_id: uuid.UUID | None = None
+) -> list[Posted]:
+    """The invoice was rejected or returned: its fees go back to available."""
+    return _fee_moves(
+        party=party,
+        amount=amount,
+        key=key,
+        step="fee-release",
+        to_encumbered=False,
+        invoice_id=invoice_id,
+        actor_id=actor_id,
+    )
+
+
 def retain(
     *, party: Party, lines: Sequence[Line], key: str, invoice_id: uuid.UUID, actor_id: uuid.UUID | None = None
 ) -> list[Posted]:

@@ -1,4 +1,4 @@
-"""``Idempotency-Key`` support for API POSTs.
+"""``Idempotency-Key`` support for API writes (POST, PUT, PATCH, DELETE).
 
 * First request with a key: runs inside one transaction together with the
   insertion of the key; a successful (< 400) response is stored with it.
@@ -34,6 +34,7 @@ from payor.api.problems import problem_response
 from payor.core.ids import new_id
 
 HEADER = "Idempotency-Key"
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_KEY_LENGTH = 255
 
 
@@ -66,7 +67,7 @@ class IdempotencyMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         key = request.headers.get(HEADER)
-        if key is None or request.method != "POST" or not request.path.startswith("/api/"):
+        if key is None or request.method not in WRITE_METHODS or not request.path.startswith("/api/"):
             return self.get_response(request)
         if not _key_valid(key):
             return problem_response(

@@ -11,6 +11,7 @@ from django.utils import timezone
 from payor.accounts.services import api_token_create
 from payor.api.idempotency import idempotency_purge
 from payor.api.models import IdempotencyRecord
+from payor.audit.models import AuditEvent
 from payor.projects.models import FundingBucket, Project
 from payor.testing.factories import MembershipFactory, OrganizationFactory, UserFactory
 
@@ -31,6 +32,37 @@ def test_same_key_same_body_replays_the_stored_response(api, org):
     assert not first.has_header("Idempotent-Replayed")
     assert Project.objects.count() == 1
     assert FundingBucket.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_patch_with_a_key_runs_once_and_replays(api, org):
+    """Status changes and edits are PATCHes: a retried PATCH must not apply (or audit) twice."""
+    project = post(api, org, None).json()["id"]
+    line = api.post(
+        f"/api/v1/projects/{project}/budget-lines",
+        data={"wbs_code": "1", "description": "Site", "cap": {"amount": "100.00", "currency": "USD"}},
+        content_type="application/json",
+    ).json()["id"]
+    audited = AuditEvent.objects.count()
+    body = {"description": "Site preparation"}
+    first = api.patch(
+        f"/api/v1/budget-lines/{line}", data=body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="p"
+    )
+    second = api.patch(
+        f"/api/v1/budget-lines/{line}", data=body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="p"
+    )
+    assert first.status_code == second.status_code == 200
+    assert second["Idempotent-Replayed"] == "true"
+    assert second.json() == first.json()
+    assert AuditEvent.objects.count() == audited + 1
+    other = api.patch(
+        f"/api/v1/budget-lines/{line}",
+        data={"description": "x"},
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY="p",
+    )
+    assert other.status_code == 409
+    assert other.json()["code"] == "idempotency_key_reused"
 
 
 @pytest.mark.django_db

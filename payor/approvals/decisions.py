@@ -42,6 +42,7 @@ from payor.approvals.errors import (
 )
 from payor.approvals.models import ApprovalDecision, ApprovalTarget, Decision
 from payor.approvals.plan import ApprovalPlan, ApprovalRecord, approval_check, approval_plan
+from payor.core.errors import ValidationFailed
 from payor.core.money import Money
 from payor.projects.models import Project
 from payor.rbac.permissions import roles_of, vendor_ids_for
@@ -161,7 +162,9 @@ def approval_decide(
     """
     role = ProjectRole(role)
     decision = Decision(decision)
-    note = (note or "").strip()[:NOTE_MAX]
+    note = (note or "").strip()
+    if len(note) > NOTE_MAX or "\x00" in note:
+        raise ValidationFailed(f"a note is at most {NOTE_MAX} characters of text", field="note")
     with transaction.atomic():
         records = approval_records(item)
         plan = approval_plan(

@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "payor.vendors",
     "payor.contracts",
     "payor.invoices",
+    "payor.payments",
     "payor.events",
     "payor.ledger",
     "payor.approvals",

@@ -45,11 +45,12 @@ from payor.contracts.models import (
     ContractStatus,
     PaymentTermsKind,
 )
+from payor.core.errors import DomainError
 from payor.core.money import Money
 from payor.ledger import selectors as ledger_selectors
 from payor.ledger import services as ledger
 from payor.ledger.errors import LedgerError
-from payor.projects.errors import BudgetLineNotFound
+from payor.projects.errors import BudgetLineNotFound, BudgetLineNotLeaf
 from payor.projects.models import BudgetLine, FundingBucket, Project
 from payor.projects.services import budget_allocation_check
 from payor.rbac.permissions import Perm, require_permission
@@ -58,6 +59,8 @@ from payor.vendors.models import Vendor
 
 TITLE_MAX = 200
 REASON_MAX = 4000
+SCOPE_MAX = 20000
+NUMBER_MAX = 32
 
 
 @dataclass(frozen=True)
@@ -112,17 +115,25 @@ def _retention_check(value: Decimal | str | int) -> Decimal:
 
 
 def _lines_check(project: Project, allocations: Sequence[Allocation], *, signed: bool) -> dict[uuid.UUID, Money]:
-    """Allocations by budget line of the project, in its currency; duplicates refused."""
+    """Allocations by budget line of the project, in its currency; duplicates refused; open leaf lines only.
+
+    ``signed`` (change-order deltas): negative amounts allowed, refusals are ``change_order_invalid``.
+    """
+    invalid: type[ContractInvalid | ChangeOrderInvalid] = ChangeOrderInvalid if signed else ContractInvalid
+    field = "lines" if signed else "allocations"
     by_line: dict[uuid.UUID, Money] = {}
     for allocation in allocations:
         if not isinstance(allocation.amount, Money):
-            raise ContractInvalid("allocation amounts must be money", field="allocations")
+            raise invalid("amounts must be money", field=field)
         if allocation.amount.code != project.currency:
             raise ContractCurrencyMismatch(f"the project budgets in {project.currency}, not {allocation.amount.code}")
         if allocation.budget_line_id in by_line:
-            raise ContractInvalid(f"budget line {allocation.budget_line_id} is listed twice", field="allocations")
+            raise invalid(f"budget line {allocation.budget_line_id} is listed twice", field=field)
         if allocation.amount.is_zero or (allocation.amount.is_negative and not signed):
-            raise ContractInvalid("each allocation must be a positive amount", field="allocations")
+            raise invalid(
+                "each line's delta must be non-zero" if signed else "each allocation must be a positive amount",
+                field=field,
+            )
         by_line[allocation.budget_line_id] = allocation.amount
     known = set(
         BudgetLine.objects.filter(project=project, pk__in=list(by_line), archived_at__isnull=True).values_list(
@@ -132,7 +143,22 @@ def _lines_check(project: Project, allocations: Sequence[Allocation], *, signed:
     missing = [str(line) for line in by_line if line not in known]
     if missing:
         raise BudgetLineNotFound(f"no open budget line {missing[0]} on this project", budget_line_id=missing[0])
+    parents = BudgetLine.objects.filter(parent_id__in=list(by_line), archived_at__isnull=True).values_list(
+        "parent_id", flat=True
+    )
+    for parent in parents:
+        raise BudgetLineNotLeaf(
+            f"budget line {parent} has children: allocate to its leaf lines", budget_line_id=str(parent)
+        )
     return by_line
+
+
+def _plain_text(value: str, *, field: str, limit: int, invalid: type[DomainError]) -> str:
+    """Stripped text without NUL or other control characters (tabs and newlines allowed), at most ``limit``."""
+    value = (value or "").strip()
+    if len(value) > limit or any(ord(ch) < 32 and ch not in "\t\n\r" for ch in value):
+        raise invalid(f"{field} must be at most {limit} characters of plain text", field=field)
+    return value
 
 
 def contract_snapshot(contract: Contract) -> dict[str, object]:
@@ -151,8 +177,12 @@ def contract_snapshot(contract: Contract) -> dict[str, object]:
 
 
 def _next_number(project: Project) -> str:
-    count = Contract.objects.filter(project=project).count()
-    return f"PO-{count + 1:04d}"
+    """The first free ``PO-nnnn`` after the project's count of contracts (a manual number may have taken it)."""
+    taken = set(Contract.objects.filter(project=project).values_list("number", flat=True))
+    number = len(taken) + 1
+    while f"PO-{number:04d}" in taken:
+        number += 1
+    return f"PO-{number:04d}"
 
 
 @transaction.atomic
@@ -176,9 +206,11 @@ def contract_create(
     """Draft a contract/PO whose NTE is fully allocated to open budget lines (nothing is committed yet)."""
     require_permission(actor, Perm.CONTRACT_MANAGE, project=project)
     project = Project.objects.select_for_update(no_key=True).get(pk=project.pk)
-    title = (title or "").strip()
-    if not title or len(title) > TITLE_MAX:
+    title = _plain_text(title, field="title", limit=TITLE_MAX, invalid=ContractInvalid)
+    if not title:
         raise ContractInvalid(f"a contract needs a title of at most {TITLE_MAX} characters", field="title")
+    scope = _plain_text(scope, field="scope", limit=SCOPE_MAX, invalid=ContractInvalid)
+    number = _plain_text(number or "", field="number", limit=NUMBER_MAX, invalid=ContractInvalid)
     if vendor.organization_id != project.organization_id:
         raise ContractVendorInvalid()
     bucket = bucket or project.buckets.filter(currency=project.currency).first()
@@ -235,7 +267,7 @@ def contract_create(
 
 
 def _locked(contract: Contract) -> Contract:
-    return Contract.objects.select_for_update().select_related("project", "bucket", "vendor").get(pk=contract.pk)
+    return Contract.objects.select_for_update(of=("self",)).select_related("project", "bucket", "vendor").get(pk=contract.pk)
 
 
 def _transition_record(
@@ -382,8 +414,8 @@ def change_order_create(
     require_permission(actor, Perm.CONTRACT_MANAGE, project=contract.project)
     if not ContractStatus.can_change(contract.status):
         raise ContractStateInvalid("change orders apply to executed contracts")
-    reason = (reason or "").strip()
-    if not reason or len(reason) > REASON_MAX:
+    reason = _plain_text(reason, field="reason", limit=REASON_MAX, invalid=ChangeOrderInvalid)
+    if not reason:
         raise ChangeOrderInvalid(f"a change order needs a reason of at most {REASON_MAX} characters", field="reason")
     if not lines:
         raise ChangeOrderInvalid("a change order changes at least one budget line", field="lines")
@@ -489,7 +521,7 @@ def change_order_decide(
     (propose a new one). Refusals are the approval rules' (:func:`payor.approvals.decisions.approval_decide`).
     """
     contract = _locked(change_order.contract)
-    change_order = ChangeOrder.objects.select_for_update().select_related("requested_by").get(pk=change_order.pk)
+    change_order = ChangeOrder.objects.select_for_update(of=("self",)).select_related("requested_by").get(pk=change_order.pk)
     change_order.contract = contract
     if change_order.status != ChangeOrderStatus.PENDING:
         raise ChangeOrderStateInvalid(f"change order {change_order.number} is {change_order.status}")

@@ -1,4 +1,5 @@
-"""Realistic demo data: an organization, a user per role of seed 004, and funded projects.
+"""Realistic demo data: an organization, a user per role of seed 004, funded projects and, on the first
+project, its finance data (WBS, vendors, contracts, change orders, invoices: :mod:`payor.demo.finance`).
 
 Idempotent: every object is looked up by a natural key first, so a second run
 reuses what the first created. Later features extend this module.
@@ -16,10 +17,12 @@ from payor.accounts.models import Organization, User, Wallet
 from payor.accounts.services import membership_ensure, organization_create, user_create
 from payor.accounts.wallets import wallet_find, wallet_link, wallet_nonce_issue
 from payor.core.money import Money
+from payor.demo.finance import Cast, DemoFinance, seed_finance
 from payor.ledger import services as ledger
 from payor.projects.models import FundingEvent, Project, ProjectPhase
 from payor.projects.services import funding_record, project_create
-from payor.rbac.services import role_assign
+from payor.rbac.models import ProjectRoleAssignment
+from payor.rbac.services import role_assign, role_set_limit
 
 DEMO_PASSWORD = "payor-demo-pass"  # printed by `payor demo`; demo data only
 
@@ -39,11 +42,27 @@ class DemoUser:
     project_role: str | None = None  # granted on every demo project by the platform admin
     approval_limit: str | None = None  # USD
     wallet_index: int | None = None  # account index under DEMO_MNEMONIC of the user's linked wallet
+    vendor: str | None = None  # the demo vendor this user acts for (VENDOR role on the first demo project)
 
 
 DEMO_USERS = (
     DemoUser("admin@orenna.test", "Ada Admin", "Platform admin", superuser=True),
-    DemoUser("pm@orenna.test", "Priya Manager", "Project manager"),
+    # The creator of the demo projects (their PROJECT_MANAGER from the start); the admin sets the approval limit.
+    DemoUser(
+        "pm@orenna.test",
+        "Priya Manager",
+        "Project manager",
+        project_role="PROJECT_MANAGER",
+        approval_limit="100000.00",
+    ),
+    # A second project manager: proposes change orders, which the PM stage then needs someone else to approve.
+    DemoUser(
+        "sitelead@orenna.test",
+        "Sofia Sitelead",
+        "Project manager (site lead)",
+        project_role="PROJECT_MANAGER",
+        approval_limit="25000.00",
+    ),
     DemoUser(
         "finance@orenna.test",
         "Felix Reviewer",
@@ -87,7 +106,11 @@ DEMO_USERS = (
     ),
     DemoUser("auditor@orenna.test", "Aurelio Auditor", "Auditor (read-only)", project_role="AUDITOR"),
     DemoUser("beneficiary@orenna.test", "Bea Beneficiary", "Beneficiary (read-only)", project_role="BENEFICIARY"),
-    DemoUser("contractor@riverworks.test", "Rosa Riverworks", "Vendor / contractor"),
+    DemoUser("contractor@riverworks.test", "Rosa Riverworks", "Vendor / contractor", vendor="Riverworks Restoration"),
+    DemoUser(
+        "billing@willowcreek.test", "Wendell Willow", "Vendor / plant nursery", vendor="Willow Creek Native Plants"
+    ),
+    DemoUser("field@cascade-eco.test", "Carmen Cascade", "Vendor / monitoring firm", vendor="Cascade EcoMetrics"),
 )
 
 
@@ -152,6 +175,7 @@ class SeedResult:
     users: list[tuple[DemoUser, User]]
     projects: list[Project]
     wallets: dict[str, str]  # demo user email -> linked wallet address
+    finance: DemoFinance  # the first project's budget, vendors, contracts and invoices
 
 
 def demo_wallet_key(index: int) -> Any:
@@ -198,13 +222,33 @@ def _user(spec: DemoUser) -> User:
 
 
 def _grant_roles(*, project: Project, users: list[tuple[DemoUser, User]]) -> None:
-    """The platform admin grants each demo user their role (idempotent; each grant is audited)."""
+    """The platform admin grants each demo user their role, or sets the limit of a role they already hold (the
+    project creator's PROJECT_MANAGER). Idempotent; each grant and limit change is audited."""
     admin = next(user for spec, user in users if spec.superuser)
     for spec, user in users:
         if spec.project_role is None:
             continue
         limit = Money.parse(spec.approval_limit, project.currency) if spec.approval_limit else None
-        role_assign(actor=admin, project=project, user=user, role=spec.project_role, approval_limit=limit)
+        held = ProjectRoleAssignment.objects.filter(
+            project=project, user=user, role=spec.project_role, revoked_at__isnull=True
+        ).exists()
+        if held:
+            role_set_limit(actor=admin, project=project, user=user, role=spec.project_role, approval_limit=limit)
+        else:
+            role_assign(actor=admin, project=project, user=user, role=spec.project_role, approval_limit=limit)
+
+
+def _cast(users: list[tuple[DemoUser, User]]) -> Cast:
+    """Who does the finance work of the demo (by their demo e-mail)."""
+    by_email = {spec.email: user for spec, user in users}
+    return Cast(
+        pm=by_email["pm@orenna.test"],
+        site_lead=by_email["sitelead@orenna.test"],
+        finance=by_email["finance@orenna.test"],
+        treasurer=by_email["treasurer@orenna.test"],
+        procurement=by_email["procurement@orenna.test"],
+        vendor_users={spec.vendor: user for spec, user in users if spec.vendor},
+    )
 
 
 @transaction.atomic
@@ -220,7 +264,8 @@ def seed() -> SeedResult:
     demo_wallets: dict[str, str] = {}
     for spec in DEMO_USERS:
         user = _user(spec)
-        membership_ensure(organization=organization, user=user)
+        if spec.vendor is None:  # vendors' users act for their vendor; they do not belong to the DAO
+            membership_ensure(organization=organization, user=user)
         users.append((spec, user))
         wallet = _link_demo_wallet(spec, user)
         if wallet is not None:
@@ -260,4 +305,5 @@ def seed() -> SeedResult:
                 )
         _grant_roles(project=project, users=users)
         projects.append(project)
-    return SeedResult(organization=organization, users=users, projects=projects, wallets=demo_wallets)
+    finance = seed_finance(project=projects[0], cast=_cast(users))
+    return SeedResult(organization=organization, users=users, projects=projects, wallets=demo_wallets, finance=finance)

@@ -214,7 +214,7 @@ def _submitter_check(actor: User, contract: Contract) -> None:
 
 
 def _locked_contract(contract_id: uuid.UUID) -> Contract:
-    return Contract.objects.select_for_update().select_related("project", "bucket", "vendor").get(pk=contract_id)
+    return Contract.objects.select_for_update(of=("self",)).select_related("project", "bucket", "vendor").get(pk=contract_id)
 
 
 def _locked(invoice: Invoice) -> Invoice:

@@ -818,10 +818,16 @@ ANVIL_ACCOUNTS = (
 )
 
 
-def test_the_demo_links_a_wallet_to_each_multisig_signer_once():
+def test_the_demo_links_a_wallet_to_each_multisig_signer_once(settings, tmp_path):
     from payor.demo.seed import seed
     from payor.projects.models import Project
 
+    # The seed hashes 16 passwords and stores vendor documents: keep both cheap and out of the source tree.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": tmp_path}},
+    }
     result = seed()
     signers = ("signer1@orenna.test", "signer2@orenna.test", "signer3@orenna.test")
     expected = dict(zip(signers, ANVIL_ACCOUNTS, strict=True))

@@ -84,3 +84,23 @@ def world(db) -> World:
 @pytest.fixture
 def vendor(world):
     return VendorFactory(organization=world.project.organization, name="Willow Creek Restoration")
+
+
+@pytest.fixture
+def readers(world, vendor) -> dict[str, User]:
+    """More people on the world's project: procurement, auditor, beneficiary, a VENDOR user of ``vendor``
+    (``own``), a VENDOR user of another vendor of the organization (``other``), and someone with no role."""
+    people: dict[str, User] = {}
+    for name, role in (
+        ("proc", ProjectRole.PROCUREMENT),
+        ("aud", ProjectRole.AUDITOR),
+        ("ben", ProjectRole.BENEFICIARY),
+    ):
+        people[name] = UserFactory(email=f"{name}@example.test")
+        ProjectRoleFactory(project=world.project, user=people[name], role=role)
+    people["own"] = UserFactory(email="own@vendor.example.test")
+    ProjectRoleFactory(project=world.project, user=people["own"], role=ProjectRole.VENDOR, vendor=vendor)
+    people["other"] = UserFactory(email="other@vendor.example.test")
+    ProjectRoleFactory(project=world.project, user=people["other"], role=ProjectRole.VENDOR)
+    people["outsider"] = UserFactory(email="outsider@example.test")
+    return people

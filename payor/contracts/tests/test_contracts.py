@@ -10,6 +10,7 @@ from eth_account.messages import encode_typed_data
 from payor.approvals.decisions import decision_typed_data
 from payor.audit.models import AuditEvent
 from payor.contracts.errors import (
+    ChangeOrderInvalid,
     ChangeOrderReleaseExceeded,
     ChangeOrderStateInvalid,
     ContractAllocationMismatch,
@@ -33,7 +34,7 @@ from payor.events.models import OutboxEvent
 from payor.ledger import selectors as ledger_selectors
 from payor.ledger.errors import InsufficientFunds
 from payor.ledger.models import Transfer
-from payor.projects.errors import BudgetCapExceeded
+from payor.projects.errors import BudgetCapExceeded, BudgetLineNotLeaf
 from payor.testing.concurrency import race
 from payor.testing.factories import VendorFactory
 
@@ -269,3 +270,34 @@ def test_racing_contracts_for_the_last_funds_exactly_one_executes(world, vendor)
     f = figures(world)
     assert (f.available, f.committed) == (usd("60000.00"), usd("90000.00"))
     assert sorted(Contract.objects.values_list("status", flat=True)) == ["draft", "executed"]
+
+
+def test_text_with_control_characters_is_refused_by_the_services_not_a_500(world, vendor):
+    before = state(world)
+    with pytest.raises(ContractInvalid) as refused:
+        draft(world, vendor, world.alloc("1.1", "100.00"), nte="100.00", scope="Planting\x00")
+    assert refused.value.extra["field"] == "scope"
+    contract = contract_execute(
+        actor=world.people["pm"], contract=draft(world, vendor, world.alloc("1.1", "100.00"), nte="100.00")
+    )
+    before = state(world)
+    with pytest.raises(ChangeOrderInvalid):
+        change_order_create(
+            actor=world.people["pm"], contract=contract, reason="More\x00", lines=[world.alloc("1.1", "1.00")]
+        )
+    with pytest.raises(ChangeOrderInvalid):  # a zero delta is the change order's error, not the contract's
+        change_order_create(actor=world.people["pm"], contract=contract, reason="More", lines=[world.alloc("1.1", "0")])
+    assert state(world) == before
+
+
+def test_automatic_numbers_skip_a_number_taken_by_hand(world, vendor):
+    first = draft(world, vendor, world.alloc("1.1", "100.00"), nte="100.00")
+    draft(world, vendor, world.alloc("1.1", "100.00"), nte="100.00", number="PO-0003")
+    assert first.number == "PO-0001"
+    assert draft(world, vendor, world.alloc("1.1", "100.00"), nte="100.00").number == "PO-0004"
+
+
+def test_a_draft_on_a_parent_line_is_refused_when_drafted(world, vendor):
+    with pytest.raises(BudgetLineNotLeaf):
+        draft(world, vendor, world.alloc("1", "100.00"), nte="100.00")
+    assert not Contract.objects.exists()

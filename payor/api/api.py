@@ -19,6 +19,7 @@ from payor.api.routers.approval_matrix import router as approval_matrix_router
 from payor.api.routers.audit import router as audit_router
 from payor.api.routers.budget import router as budget_router
 from payor.api.routers.contracts import router as contracts_router
+from payor.api.routers.invoices import router as invoices_router
 from payor.api.routers.projects import router as projects_router
 from payor.api.routers.roles import router as roles_router
 from payor.api.routers.vendors import router as vendors_router
@@ -129,3 +130,4 @@ api.add_router("/", wallets_router)
 api.add_router("/", budget_router)
 api.add_router("/", vendors_router)
 api.add_router("/", contracts_router)
+api.add_router("/", invoices_router)

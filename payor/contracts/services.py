@@ -267,7 +267,11 @@ def contract_create(
 
 
 def _locked(contract: Contract) -> Contract:
-    return Contract.objects.select_for_update(of=("self",)).select_related("project", "bucket", "vendor").get(pk=contract.pk)
+    return (
+        Contract.objects.select_for_update(of=("self",))
+        .select_related("project", "bucket", "vendor")
+        .get(pk=contract.pk)
+    )
 
 
 def _transition_record(
@@ -521,7 +525,9 @@ def change_order_decide(
     (propose a new one). Refusals are the approval rules' (:func:`payor.approvals.decisions.approval_decide`).
     """
     contract = _locked(change_order.contract)
-    change_order = ChangeOrder.objects.select_for_update(of=("self",)).select_related("requested_by").get(pk=change_order.pk)
+    change_order = (
+        ChangeOrder.objects.select_for_update(of=("self",)).select_related("requested_by").get(pk=change_order.pk)
+    )
     change_order.contract = contract
     if change_order.status != ChangeOrderStatus.PENDING:
         raise ChangeOrderStateInvalid(f"change order {change_order.number} is {change_order.status}")

@@ -42,6 +42,7 @@ from typing import IO, Any, Final
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.db.models.fields.files import FieldFile
 
 from payor.config.env import env_int
 from payor.core.errors import DomainError
@@ -61,6 +62,7 @@ __all__ = [
     "FileTypeNotAllowed",
     "ValidatedUpload",
     "filename_sanitize",
+    "stored_file_open",
     "upload_max_bytes",
     "upload_validate",
 ]
@@ -228,6 +230,8 @@ def filename_sanitize(name: str | None, *, file_type: FileType | None = None, ma
     return f"{stem[:room].rstrip(' .') or DEFAULT_STEM}{ext}"
 
 
+STORED_READ_CHUNK: Final = 64 * 1024
+
 # --------------------------------------------------------------------------
 # Validation
 # --------------------------------------------------------------------------
@@ -341,3 +345,21 @@ def upload_validate(
         size=size,
         sha256=digest.hexdigest(),
     )
+
+
+def stored_file_open(file: FieldFile) -> tuple[IO[bytes], str]:
+    """Open a stored upload for reading and hash it: ``(handle rewound to the start, sha256 hex)``.
+
+    For downloads that check a file against the digest recorded at upload (the caller compares and closes the
+    handle). ``OSError`` when the storage cannot open or read it.
+    """
+    handle = file.storage.open(str(file.name), "rb")
+    digest = hashlib.sha256()
+    try:
+        while chunk := handle.read(STORED_READ_CHUNK):
+            digest.update(chunk)
+        handle.seek(0)
+    except BaseException:
+        handle.close()
+        raise
+    return handle, digest.hexdigest()

@@ -119,3 +119,14 @@ class InvoiceContractNotExecuted(Conflict):
 class InvoiceReferenceTaken(Conflict):
     code = "invoice_reference_taken"
     title = "This vendor invoice number was already billed on the contract (duplicate invoice)"
+
+
+class InvoiceStatusInvalid(DomainError):
+    code = "invoice_status_invalid"
+    status = 422
+    title = "An invoice's status can be set to under_review, approved, rejected or draft only"
+
+
+class InvoiceAttachmentIntegrityFailed(Conflict):
+    code = "invoice_attachment_integrity_failed"
+    title = "The stored attachment is missing or does not match its recorded SHA-256"

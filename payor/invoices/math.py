@@ -17,6 +17,7 @@ the invoice and its per-line shares:
   each line keeps after retention (so no line's parts exceed its gross);
 * ``early_pay_discount = round_half_up((subtotal - retention) x discount %)`` under early-pay terms: the
   discount applies to the work payable now, not to taxes or to retention paid later;
+* ``withholds <= total - retention - early_pay_discount`` (so net payable is never negative);
 * ``net_payable = total - retention - withholds - early_pay_discount`` (to the vendor; assumes the discount is
   taken, which ``discount_until`` bounds); fees are borne by the payer and never reduce what the vendor gets;
 * ``funds_required = total - withholds - early_pay_discount + fees`` (seed 004's funds-availability figure).
@@ -226,9 +227,12 @@ def invoice_figures(
     fees = _non_negative(fees, currency, "fees")
     total = subtotal + taxes
     retention = subtotal.percentage(retention_percent, rounding=ROUND_HALF_UP)
-    if withholds > total - retention:
+    discount = (subtotal - retention).percentage(discount_percent, rounding=ROUND_HALF_UP) if discount_percent else zero
+    payable = total - retention - discount
+    if withholds > payable:
         raise InvoiceWithholdsInvalid(
-            f"withholding {withholds.amount_str()} is more than the {(total - retention).amount_str()} payable",
+            f"withholding {withholds.amount_str()} is more than the {payable.amount_str()} payable "
+            "(total less retention and the early-pay discount)",
             field="withholds",
         )
     if claimed_retention is not None and _same_currency(claimed_retention, currency, "retention") != retention:
@@ -290,7 +294,6 @@ def invoice_figures(
         )
         for (line, prior, this_period), share in zip(checked, line_retention, strict=True)
     )
-    discount = (subtotal - retention).percentage(discount_percent, rounding=ROUND_HALF_UP) if discount_percent else zero
     net_payable = total - retention - withholds - discount
     return InvoiceFigures(
         subtotal=subtotal,

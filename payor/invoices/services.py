@@ -55,6 +55,7 @@ from payor.invoices.errors import (
     InvoicePeriodInvalid,
     InvoiceReferenceTaken,
     InvoiceSovExceedsNte,
+    InvoiceSovScheduledValueChanged,
     InvoiceStateInvalid,
 )
 from payor.invoices.math import CodingIn, InvoiceFigures, SovLineIn, invoice_figures
@@ -153,9 +154,26 @@ def _pending_increase(contract: Contract, budget_line_id: uuid.UUID | None = Non
     return Money.of_minor(int(total), contract.currency)
 
 
+def _schedule_check(contract: Contract, lines: Sequence[SovLineIn], *, excluding: uuid.UUID | None) -> None:
+    """An SOV item keeps the scheduled value earlier invoices billed it at: restating it would let an item be
+    billed past what was agreed. Added scope (a change order) is billed as a new item."""
+    scheduled = _scheduled_by_item(contract, excluding=excluding)
+    for index, line in enumerate(lines):
+        agreed = scheduled.get((line.item_code or "").strip())
+        if agreed is not None and line.scheduled_value != agreed:
+            raise InvoiceSovScheduledValueChanged(
+                f"item {line.item_code} is scheduled at {agreed.amount_str()} on earlier invoices; bill a change "
+                "order's scope as a new item",
+                item_code=line.item_code,
+                scheduled_value=agreed.amount_str(),
+                field=f"lines[{index}]",
+            )
+
+
 def _figures(contract: Contract, data: InvoiceInput, *, excluding: uuid.UUID | None) -> InvoiceFigures:
     currency = contract.currency
     zero = Money.zero(currency)
+    _schedule_check(contract, data.lines, excluding=excluding)
     return invoice_figures(
         currency=currency,
         lines=data.lines,
@@ -214,7 +232,11 @@ def _submitter_check(actor: User, contract: Contract) -> None:
 
 
 def _locked_contract(contract_id: uuid.UUID) -> Contract:
-    return Contract.objects.select_for_update(of=("self",)).select_related("project", "bucket", "vendor").get(pk=contract_id)
+    return (
+        Contract.objects.select_for_update(of=("self",))
+        .select_related("project", "bucket", "vendor")
+        .get(pk=contract_id)
+    )
 
 
 def _locked(invoice: Invoice) -> Invoice:
@@ -681,9 +703,7 @@ def invoice_review_start(
     """A reviewer of the next stage takes a submitted invoice into review (``submitted → under_review``).
     Repeating it, or starting review of an invoice already under review, is a no-op."""
     invoice = _locked(invoice)
-    if invoice.status == InvoiceStatus.UNDER_REVIEW:
-        return invoice
-    if invoice.status != InvoiceStatus.SUBMITTED:
+    if invoice.status not in InvoiceStatus.in_review():
         raise InvoiceStateInvalid(f"{invoice.number} is {invoice.status}")
     plan = approval_item_plan(invoice_item(invoice))
     next_stage = plan.next_stage
@@ -693,6 +713,8 @@ def invoice_review_start(
             f"the {next_stage.role.value if next_stage else 'next'} stage is next: only someone who may approve it "
             "starts the review"
         )
+    if invoice.status == InvoiceStatus.UNDER_REVIEW:
+        return invoice
     before = invoice_snapshot(invoice)
     invoice.status = InvoiceStatus.UNDER_REVIEW
     _save(invoice)

@@ -34,11 +34,10 @@ undo it.
 Lock order: the contract, the project (``FOR KEY SHARE``), the invoice, the disbursement, the vendor (``FOR SHARE``,
 compliance), then ledger accounts — the invoice services' order (contract, invoice, vendor, ledger) with the
 disbursement after its invoice. The project's key-share lock is what every row inserted here (the disbursement,
-new ledger accounts) takes anyway through its foreign key; taking it up front, before the vendor, keeps the order
-of the contract services' lock (``SELECT … FOR UPDATE`` of a contract joined to its project, vendor and bucket,
-which locks those rows in that order): otherwise a payment holding the vendor ``FOR SHARE`` and then inserting
-could deadlock with a transition on another contract of the same vendor holding the project and waiting for the
-vendor.
+new ledger accounts) takes anyway through its foreign key; taking it up front, before the vendor, means a payment
+never holds the vendor and then waits on the project. (Contract and invoice services lock only their own rows,
+``select_for_update(of=("self",))``: locking a contract joined to its project, vendor and bucket used to lock
+those rows too and deadlocked with the vendor's compliance share lock.)
 """
 
 from __future__ import annotations

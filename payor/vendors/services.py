@@ -32,7 +32,6 @@ file behind (never a row without its file).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import re
 import unicodedata
@@ -50,7 +49,7 @@ from payor import audit
 from payor.audit.canonical import json_safe
 from payor.audit.errors import AuditEventInvalid
 from payor.core.errors import PermissionDenied
-from payor.core.files import DOCUMENT_TYPES, upload_validate
+from payor.core.files import DOCUMENT_TYPES, stored_file_open, upload_validate
 from payor.core.ids import new_id
 from payor.rbac.permissions import Perm
 from payor.rbac.services import vendor_roles_revoke
@@ -131,7 +130,6 @@ METADATA_MAX_BYTES: Final = 16 * 1024
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _VAT_STRIP = re.compile(r"[\s.\-/]")
 _VAT_RE = re.compile(r"[A-Z0-9]{4,32}")
-_FILE_DIGEST_CHUNK: Final = 64 * 1024
 
 
 # --------------------------------------------------------------------------
@@ -679,19 +677,6 @@ def vendor_document_verify(
     return document
 
 
-def _stored_digest(document: VendorDocument) -> tuple[IO[bytes], str]:
-    handle = document.file.storage.open(str(document.file.name), "rb")
-    digest = hashlib.sha256()
-    try:
-        while chunk := handle.read(_FILE_DIGEST_CHUNK):
-            digest.update(chunk)
-        handle.seek(0)
-    except BaseException:
-        handle.close()
-        raise
-    return handle, digest.hexdigest()
-
-
 @transaction.atomic
 def vendor_document_download(
     *,
@@ -710,7 +695,7 @@ def vendor_document_download(
     if not vendor_user_linked(actor, vendor):
         vendor_permission_require(actor, Perm.DATAROOM_READ, vendor=vendor)
     try:
-        handle, digest = _stored_digest(document)
+        handle, digest = stored_file_open(document.file)
     except OSError as exc:
         logger.error("vendor document %s: stored file %s cannot be read: %s", document.pk, document.file.name, exc)
         raise VendorDocumentIntegrityFailed("The stored file cannot be read") from exc

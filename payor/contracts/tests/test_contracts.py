@@ -135,7 +135,7 @@ def test_worked_example_execute_change_order_across_the_dao_threshold_and_close(
     }
     f = figures(world)
     assert (f.available, f.committed) == (usd("95000.00"), usd("55000.00"))
-    assert list(OutboxEvent.objects.order_by("position").values_list("topic", flat=True)) == [
+    assert list(OutboxEvent.objects.order_by("position", "id").values_list("topic", flat=True)) == [
         "contract.executed",
         "change_order.approved",
     ]

@@ -7,12 +7,15 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+from django.db.models import F
 from eth_account.messages import encode_typed_data
 
 from payor.accounts.models import User
 from payor.approvals.decisions import decision_typed_data
+from payor.approvals.models import ApprovalDecision
 from payor.audit.models import AuditEvent
 from payor.contracts.models import Contract
 from payor.contracts.services import Terms, contract_create, contract_execute
@@ -21,9 +24,10 @@ from payor.core.money import Money
 from payor.events.models import OutboxEvent
 from payor.invoices.math import CodingIn, SovLineIn
 from payor.invoices.models import Invoice, InvoiceAttachment, InvoiceCoding, InvoiceLine
-from payor.invoices.services import InvoiceInput, invoice_item
+from payor.invoices.services import InvoiceInput, invoice_decide, invoice_item
 from payor.ledger import selectors as ledger_selectors
 from payor.ledger.models import Transfer
+from payor.projects.services import funding_record
 from payor.rbac.roles import ProjectRole
 from payor.testing.factories import ProjectRoleFactory, UserFactory, VendorFactory
 from payor.vendors.models import Vendor
@@ -150,3 +154,105 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "payor/invoices/tests" in str(item.fspath):
             item.add_marker(pytest.mark.database_facing)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Helpers for the acceptance modules (lifecycle, segregation, concurrency, refusals, attachments)
+# --------------------------------------------------------------------------------------------------------
+
+
+def full_state(billing: Billing) -> tuple[object, ...]:
+    """:func:`state` plus the approval decisions (a refused decision records none)."""
+    return (
+        *state(billing),
+        list(ApprovalDecision.objects.order_by("id").values_list("id", "round", "role", "decision", "approver_id")),
+    )
+
+
+def audit_mark() -> int:
+    """The last audit event's ``seq`` (0 when the log is empty): pass to :func:`audit_actions`."""
+    return AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+
+
+def audit_actions(since: int) -> list[str]:
+    return list(AuditEvent.objects.filter(seq__gt=since).order_by("seq").values_list("action", flat=True))
+
+
+def outbox_mark() -> int:
+    return OutboxEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+def topics(since: int) -> list[str]:
+    """Outbox topics after ``since``, in delivery order (``position``; inside a test transaction positions are
+    only assigned at commit, so insertion order breaks the tie)."""
+    rows = OutboxEvent.objects.filter(id__gt=since).order_by(F("position").asc(nulls_last=True), "id")
+    return list(rows.values_list("topic", flat=True))
+
+
+def transfers(invoice: Invoice) -> list[tuple[str, str]]:
+    """The invoice's ledger transfers as ``(code, id suffix after invoice:<id>:)`` in posting order."""
+    prefix = f"invoice:{invoice.pk}:"
+    return [(t.code, t.id.removeprefix(prefix)) for t in ledger_selectors.invoice_transfers(invoice_id=invoice.pk)]
+
+
+def fund_more(world: World, amount: str) -> None:
+    funding_record(
+        actor=None, bucket=world.project.buckets.get(), amount=usd(amount), source="lift_bond", received_on=PERIOD[0]
+    )
+
+
+def big_contract(billing: Billing) -> Contract:
+    """A second executed contract of the vendor, 120,000.00 (1.1: 80,000.00, 1.2: 40,000.00), for band-3 invoices;
+    the project is funded 20,000.00 more first (available after: 5,000.00)."""
+    world = billing.world
+    fund_more(world, "20000.00")
+    allocations = [world.alloc("1.1", "80000.00"), world.alloc("1.2", "40000.00")]
+    return contract_for(world, billing.vendor, nte="120000.00", allocations=allocations)
+
+
+def grant(world: World, email: str, role: ProjectRole, *, limit: str | None = "1000000.00", vendor=None) -> User:
+    """A new user holding ``role`` on the world's project (approver roles with ``limit``)."""
+    user = UserFactory(email=email)
+    return grant_to(world, user, role, limit=limit, vendor=vendor)
+
+
+def grant_to(world: World, user: User, role: ProjectRole, *, limit: str | None = "1000000.00", vendor=None) -> User:
+    """Give an existing user one more role on the world's project."""
+    extra: dict[str, object] = {}
+    if role != ProjectRole.VENDOR:
+        extra["limit"] = usd(limit) if limit else None
+    elif vendor is not None:
+        extra["vendor"] = vendor  # else a new vendor of the organization
+    ProjectRoleFactory(project=world.project, user=user, role=role, **extra)
+    return user
+
+
+def decide(
+    billing: Billing,
+    invoice: Invoice,
+    name: str,
+    role: ProjectRole,
+    decision: str = "approved",
+    note: str = "",
+    *,
+    actor: User | None = None,
+) -> Invoice:
+    """``people[name]`` decides at ``role``; DAO stages are signed with the person's wallet key."""
+    extra: dict[str, object] = {}
+    if role == DAO:
+        extra = {"chain_id": CHAIN, "signature": billing.sign(name, invoice, decision)}
+    return invoice_decide(
+        actor=actor or billing.people[name], invoice=invoice, role=role, decision=decision, note=note, **extra
+    )
+
+
+@pytest.fixture
+def media(settings, tmp_path) -> Path:
+    """Stored files go to a fresh directory per test (request it before ``billing``)."""
+    root = tmp_path / "media"
+    root.mkdir()
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": root}},
+    }
+    return root

@@ -4,6 +4,7 @@ import csv
 import datetime as dt
 import hashlib
 import json
+import os
 import uuid
 from io import StringIO
 
@@ -221,3 +222,16 @@ def test_export_filters_by_project_and_since(db, tmp_path):
 def test_export_refuses_malformed_filters(db, args, message):
     with pytest.raises(CommandError, match=message):
         call_command("audit", "export", "--format", "jsonl", *args, stdout=StringIO())
+
+
+def test_a_reader_that_stops_early_ends_the_export_quietly():
+    """``payor audit export ... | head -1``: the pipe closes after the first line; the command ends without a
+    BrokenPipeError traceback and the reader got whole lines."""
+    actor = UserFactory()
+    for n in range(3):
+        audit_record(actor=actor, action="role.assigned", subject_type="accounts.membership", subject_id=f"m-{n}")
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first write: every write fails with EPIPE
+    with os.fdopen(write_end, "w", encoding="utf-8") as stream:
+        call_command("audit", "export", "--format", "jsonl", stdout=stream)
+    # The descriptor was redirected to /dev/null, so closing it (above) raised nothing either.

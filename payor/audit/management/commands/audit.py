@@ -7,6 +7,7 @@ not a user-facing read (those go through ``payor.audit.selectors.audit_events``)
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import sys
 import uuid
@@ -85,4 +86,12 @@ class Command(BaseCommand):
                 count = audit_export(events, out, fmt=options["fmt"])
             self.stderr.write(f"exported {count} audit events to {options['output']}")
             return
-        audit_export(events, self.stdout, fmt=options["fmt"])
+        try:
+            audit_export(events, self.stdout, fmt=options["fmt"])
+            self.stdout.flush()
+        except BrokenPipeError:
+            # The reader stopped early (`payor audit export ... | head`): not an error. Point the stream at
+            # /dev/null so the interpreter's last flush does not raise again (Python's "Note on SIGPIPE").
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stdout._out.fileno())
+            os.close(devnull)

@@ -68,3 +68,80 @@ class ChangeOrderStateInvalid(Conflict):
 class ChangeOrderReleaseExceeded(Conflict):
     code = "change_order_release_exceeded"
     title = "A decrease cannot release more than is still committed and unallocated to invoices on the line"
+
+
+# -- work requests, milestones, submissions ----------------------------------------------------------------
+
+
+class WorkRequestNotFound(NotFound):
+    code = "work_request_not_found"
+    title = "No such work request"
+
+
+class MilestoneNotFound(NotFound):
+    code = "milestone_not_found"
+    title = "No such milestone"
+
+
+class SubmissionNotFound(NotFound):
+    code = "submission_not_found"
+    title = "No such submission"
+
+
+class SubmissionFileNotFound(NotFound):
+    code = "submission_file_not_found"
+    title = "No such file on this submission"
+
+
+class WorkRequestInvalid(DomainError):
+    code = "work_request_invalid"
+    status = 422
+    title = "The work request is not valid"
+
+
+class WorkRequestContractorInvalid(DomainError):
+    code = "work_request_contractor_invalid"
+    status = 422
+    title = "The contractor must be a vendor of the project's organization with at least one linked user account"
+
+
+class WorkRequestStateInvalid(Conflict):
+    code = "work_request_state_invalid"
+    title = "The work request's status does not allow this"
+
+
+class WorkRequestExpired(Conflict):
+    code = "work_request_expired"
+    title = "The work request expired before it was accepted"
+
+
+class WorkRequestTermsMismatch(Conflict):
+    code = "work_request_terms_mismatch"
+    title = "The terms you accept are not the terms of this work request (terms_sha256 differs): reload them"
+
+
+class SubmissionInvalid(DomainError):
+    code = "submission_invalid"
+    status = 422
+    title = "The submission is not valid"
+
+
+class MilestoneStateInvalid(Conflict):
+    code = "milestone_state_invalid"
+    title = "The milestone's status does not allow this"
+
+
+class SubmissionStateInvalid(Conflict):
+    code = "submission_state_invalid"
+    title = "The submission was already reviewed"
+
+
+class SubmissionStorageUnavailable(DomainError):
+    code = "submission_storage_unavailable"
+    status = 503
+    title = "The deliverable files could not be stored; try again"
+
+
+class SubmissionFileIntegrityFailed(Conflict):
+    code = "submission_file_integrity_failed"
+    title = "The stored file is missing or does not match the SHA-256 recorded at upload"

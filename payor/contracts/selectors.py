@@ -14,16 +14,35 @@ Lists apply the same rule in SQL: the projects where the viewer holds ``contract
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
+from django.http import HttpRequest
 
+from payor import audit
+from payor.accounts.models import User
 from payor.approvals.decisions import approval_item_plan, approval_timeline, decision_typed_data
 from payor.approvals.models import ApprovalDecision, ApprovalTarget, Decision
 from payor.approvals.plan import ApprovalPlan
-from payor.contracts.errors import ChangeOrderNotFound, ChangeOrderStateInvalid, ContractNotFound, ContractVendorInvalid
+from payor.contracts.errors import (
+    ChangeOrderNotFound,
+    ChangeOrderStateInvalid,
+    ContractNotFound,
+    ContractVendorInvalid,
+    MilestoneNotFound,
+    SubmissionFileIntegrityFailed,
+    SubmissionFileNotFound,
+    SubmissionNotFound,
+    WorkRequestContractorInvalid,
+    WorkRequestNotFound,
+    WorkRequestStateInvalid,
+)
 from payor.contracts.models import (
     ChangeOrder,
     ChangeOrderLine,
@@ -31,9 +50,15 @@ from payor.contracts.models import (
     Contract,
     ContractAllocation,
     ContractStatus,
+    Milestone,
+    Submission,
+    SubmissionFile,
+    WorkRequest,
+    WorkRequestStatus,
 )
 from payor.contracts.services import change_order_item
 from payor.core.errors import PermissionDenied
+from payor.core.files import stored_file_open
 from payor.core.money import Money
 from payor.ledger.selectors import Figures, contract_figures
 from payor.projects.models import Project
@@ -53,8 +78,12 @@ from payor.vendors.models import Vendor
 if TYPE_CHECKING:
     from payor.rbac.permissions import Viewer
 
+logger = logging.getLogger(__name__)
+
 __all__ = [
     "ContractFigures",
+    "MilestoneDetail",
+    "PaymentStatus",
     "change_order_get_visible",
     "change_order_lines",
     "change_order_list",
@@ -67,6 +96,18 @@ __all__ = [
     "contract_get_visible",
     "contract_list",
     "contract_vendor_get",
+    "milestone_detail",
+    "milestone_get_visible",
+    "milestone_payment_status",
+    "submission_file_download",
+    "submission_file_get",
+    "submission_get_visible",
+    "work_request_acceptance_typed_data",
+    "work_request_get_visible",
+    "work_request_is_internal",
+    "work_request_list",
+    "work_request_milestones",
+    "work_request_vendor_get",
 ]
 
 
@@ -289,3 +330,246 @@ def change_order_typed_data(
         chain_id=chain_id,
         matrix_version=plan.matrix_version,
     )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Work requests, milestones, submissions
+# --------------------------------------------------------------------------------------------------------------
+#
+# Who reads them: holders of ``contract.view`` on the project (PM, finance, treasurer, DAO, auditor, procurement,
+# platform admins, system auditors) read every work request of the project; a contractor's user (an active VENDOR
+# role for the work request's vendor) reads their own, once sent (drafts are the company's). Anyone else gets the
+# ``*_not_found`` code (404), whether or not it exists: another contractor learns nothing, not even by direct id.
+
+
+def _wr_internal(viewer: Viewer, project_id: uuid.UUID) -> bool:
+    return has_permission(viewer, Perm.CONTRACT_VIEW, project=project_id)
+
+
+def _wr_may_see(viewer: Viewer, work_request: WorkRequest) -> bool:
+    if not project_visible(viewer, work_request.project_id):
+        return False
+    if _wr_internal(viewer, work_request.project_id):
+        return True
+    return work_request.status != WorkRequestStatus.DRAFT and work_request.vendor_id in vendor_ids_for(
+        viewer, work_request.project_id
+    )
+
+
+def work_request_list(
+    *,
+    viewer: Viewer,
+    project_id: uuid.UUID | str | None = None,
+    statuses: Collection[str] | None = None,
+    vendor_id: uuid.UUID | str | None = None,
+) -> QuerySet[WorkRequest]:
+    """The work requests ``viewer`` may read, newest first (for a contractor: their inbox), narrowed by filters.
+
+    A ``project_id`` the viewer cannot see is ``project_not_found`` (404); unknown statuses match nothing.
+    """
+    requests = WorkRequest.objects.filter(
+        Q(project__in=projects_with_permission(viewer, Perm.CONTRACT_VIEW))
+        | (_own_vendor_contracts(viewer) & ~Q(status=WorkRequestStatus.DRAFT))
+    )
+    if project_id is not None:
+        project_pk = _uuid(project_id)
+        if project_pk is None or not project_visible(viewer, project_pk):
+            raise ProjectNotFound()
+        requests = requests.filter(project_id=project_pk)
+    if statuses:
+        requests = requests.filter(status__in=[s for s in statuses if s in WorkRequestStatus.values])
+    if vendor_id is not None:
+        vendor_pk = _uuid(vendor_id)
+        requests = requests.none() if vendor_pk is None else requests.filter(vendor_id=vendor_pk)
+    return requests.select_related("project", "vendor").annotate(total_minor=Sum("milestones__amount")).order_by("-id")
+
+
+def work_request_vendor_get(*, viewer: Viewer, project: Project, vendor_id: uuid.UUID | str) -> Vendor:
+    """The contractor a work request on ``project`` is drafted for: one of the organization's vendors.
+
+    Needs ``work_request.manage`` on the project, checked first (nothing is learnt about vendor ids without it).
+    An unknown id and another organization's vendor are both ``work_request_contractor_invalid`` (422).
+    """
+    require_permission(viewer, Perm.WORK_REQUEST_MANAGE, project=project)
+    pk = _uuid(vendor_id)
+    vendor = None if pk is None else Vendor.objects.filter(pk=pk, organization_id=project.organization_id).first()
+    if vendor is None:
+        raise WorkRequestContractorInvalid("the contractor is not one of the project organization's vendors")
+    return vendor
+
+
+def work_request_get_visible(*, viewer: Viewer, work_request_id: uuid.UUID | str) -> WorkRequest:
+    """The work request, if ``viewer`` may read it; ``work_request_not_found`` (404) otherwise."""
+    pk = _uuid(work_request_id)
+    work_request = (
+        None
+        if pk is None
+        else WorkRequest.objects.select_related(
+            "project", "vendor", "contract", "created_by", "sent_by", "accepted_by", "ended_by"
+        )
+        .filter(pk=pk)
+        .first()
+    )
+    if work_request is None or not _wr_may_see(viewer, work_request):
+        raise WorkRequestNotFound()
+    return work_request
+
+
+def work_request_milestones(*, work_request: WorkRequest) -> list[Milestone]:
+    return list(work_request.milestones.select_related("budget_line", "invoice").order_by("position"))
+
+
+def work_request_is_internal(*, viewer: Viewer, work_request: WorkRequest) -> bool:
+    """Whether ``viewer`` reads it as the company (``contract.view``) rather than as the contractor."""
+    return _wr_internal(viewer, work_request.project_id)
+
+
+def work_request_acceptance_typed_data(*, viewer: Viewer, work_request: WorkRequest, chain_id: int) -> dict[str, Any]:
+    """The EIP-712 message the contractor signs to accept (``work_request_state_invalid`` before sending)."""
+    from payor.contracts.services import acceptance_typed_data
+
+    if not _wr_may_see(viewer, work_request):
+        raise WorkRequestNotFound()
+    if not work_request.terms_sha256:
+        raise WorkRequestStateInvalid("a draft has no frozen terms to sign yet")
+    return acceptance_typed_data(work_request=work_request, chain_id=chain_id)
+
+
+def milestone_get_visible(*, viewer: Viewer, milestone_id: uuid.UUID | str) -> Milestone:
+    """A milestone of a work request ``viewer`` may read; ``milestone_not_found`` (404) otherwise."""
+    pk = _uuid(milestone_id)
+    milestone = (
+        None
+        if pk is None
+        else Milestone.objects.select_related(
+            "work_request", "work_request__project", "work_request__vendor", "budget_line", "invoice"
+        )
+        .filter(pk=pk)
+        .first()
+    )
+    if milestone is None or not _wr_may_see(viewer, milestone.work_request):
+        raise MilestoneNotFound()
+    return milestone
+
+
+def submission_get_visible(*, viewer: Viewer, submission_id: uuid.UUID | str) -> Submission:
+    """A submission of a milestone ``viewer`` may read; ``submission_not_found`` (404) otherwise."""
+    pk = _uuid(submission_id)
+    submission = (
+        None
+        if pk is None
+        else Submission.objects.select_related(
+            "milestone", "milestone__work_request", "submitted_by", "approver", "reviewer"
+        )
+        .filter(pk=pk)
+        .first()
+    )
+    if submission is None or not _wr_may_see(viewer, submission.milestone.work_request):
+        raise SubmissionNotFound()
+    return submission
+
+
+@dataclass(frozen=True)
+class PaymentStatus:
+    """How far the milestone's money got: its self-billed invoice's status and its latest disbursement."""
+
+    invoice_status: str | None
+    disbursement_status: str | None
+    amount: Money | None
+    scheduled_on: dt.date | None
+    executed_on: dt.date | None
+    rail_reference: str
+
+
+@dataclass(frozen=True)
+class MilestoneDetail:
+    milestone: Milestone
+    internal: bool
+    submissions: list[Submission]
+    files: dict[uuid.UUID, list[SubmissionFile]]
+    payment: PaymentStatus
+
+
+def milestone_payment_status(*, milestone: Milestone) -> PaymentStatus:
+    """Read-only view of the invoice and its disbursements (``payor.payments``)."""
+    from payor.payments.models import Disbursement
+
+    invoice = milestone.invoice
+    if invoice is None:
+        return PaymentStatus(None, None, None, None, None, "")
+    latest = Disbursement.objects.filter(invoice_id=invoice.pk).order_by("-created_at", "-id").first()
+    if latest is None:
+        return PaymentStatus(invoice.status, None, None, None, None, "")
+    return PaymentStatus(
+        invoice_status=invoice.status,
+        disbursement_status=latest.status,
+        amount=latest.amount,
+        scheduled_on=latest.scheduled_on,
+        executed_on=latest.executed_on,
+        rail_reference=latest.rail_reference,
+    )
+
+
+def milestone_detail(*, viewer: Viewer, milestone_id: uuid.UUID | str) -> MilestoneDetail:
+    """A milestone with every submission (newest attempt last), their files, its invoice and payment status."""
+    milestone = milestone_get_visible(viewer=viewer, milestone_id=milestone_id)
+    submissions = list(
+        Submission.objects.filter(milestone=milestone)
+        .select_related("submitted_by", "approver", "reviewer")
+        .order_by("attempt")
+    )
+    files: dict[uuid.UUID, list[SubmissionFile]] = {s.pk: [] for s in submissions}
+    for row in SubmissionFile.objects.filter(submission__in=submissions).order_by("created_at", "id"):
+        files[row.submission_id].append(row)
+    return MilestoneDetail(
+        milestone=milestone,
+        internal=_wr_internal(viewer, milestone.work_request.project_id),
+        submissions=submissions,
+        files=files,
+        payment=milestone_payment_status(milestone=milestone),
+    )
+
+
+def submission_file_get(*, viewer: Viewer, submission: Submission, file_id: uuid.UUID | str) -> SubmissionFile:
+    """A file of a submission ``viewer`` may read; ``submission_file_not_found`` (404) otherwise."""
+    if not _wr_may_see(viewer, submission.milestone.work_request):
+        raise SubmissionNotFound()
+    pk = _uuid(file_id)
+    row = None if pk is None else SubmissionFile.objects.filter(pk=pk, submission=submission).first()
+    if row is None:
+        raise SubmissionFileNotFound()
+    row.submission = submission
+    return row
+
+
+@transaction.atomic
+def submission_file_download(*, viewer: User, row: SubmissionFile, request: HttpRequest | None = None) -> IO[bytes]:
+    """Open a deliverable file for whoever reads its work request: an audited read
+    (``submission.file_downloaded``), checked against its recorded SHA-256 first
+    (``submission_file_integrity_failed``, 409). The caller closes the returned file."""
+    submission = row.submission
+    work_request = submission.milestone.work_request
+    if not _wr_may_see(viewer, work_request):
+        raise SubmissionNotFound()
+    try:
+        handle, digest = stored_file_open(row.file)
+    except OSError as exc:
+        logger.error("submission file %s: stored file %s cannot be read: %s", row.pk, row.file, exc)
+        raise SubmissionFileIntegrityFailed("The stored file cannot be read") from exc
+    if digest != row.sha256:
+        handle.close()
+        logger.error("submission file %s: stored file %s does not match its SHA-256", row.pk, row.file)
+        raise SubmissionFileIntegrityFailed()
+    try:
+        audit.record(
+            viewer,
+            "submission.file_downloaded",
+            row,
+            after={"submission": submission.pk, "filename": row.original_filename, "sha256": row.sha256},
+            project=work_request.project_id,
+            request=request,
+        )
+    except BaseException:
+        handle.close()
+        raise
+    return handle

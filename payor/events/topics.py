@@ -37,6 +37,7 @@ TOPICS: Final[dict[str, str]] = {
     "work_request.accepted": "A contractor accepted a work request (the funds are committed)",
     "work_request.declined": "A contractor declined a work request",
     "work_request.withdrawn": "A work request was withdrawn",
+    "work_request.expired": "A sent work request expired before the contractor answered",
     "milestone.submitted": "A contractor submitted work for a milestone",
     "milestone.approved": "A milestone submission was approved (a self-billed invoice follows)",
     "milestone.revision_requested": "A milestone submission was sent back for revision",

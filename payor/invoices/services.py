@@ -39,7 +39,14 @@ from payor.accounts.models import User
 from payor.approvals.decisions import ApprovalItem, approval_decide, approval_item_plan
 from payor.approvals.errors import ApprovalNotAllowed
 from payor.approvals.models import ApprovalTarget, Decision
-from payor.contracts.models import ChangeOrder, ChangeOrderLine, ChangeOrderStatus, Contract, ContractStatus
+from payor.contracts.models import (
+    ChangeOrder,
+    ChangeOrderLine,
+    ChangeOrderStatus,
+    Contract,
+    ContractStatus,
+    Submission,
+)
 from payor.core.errors import PermissionDenied
 from payor.core.files import ATTACHMENT_TYPES, upload_validate
 from payor.core.ids import new_id
@@ -187,6 +194,13 @@ def _figures(contract: Contract, data: InvoiceInput, *, excluding: uuid.UUID | N
         claimed_retention=data.claimed_retention,
         claimed_total=data.claimed_total,
     )
+
+
+def invoice_price(*, contract: Contract, data: InvoiceInput) -> InvoiceFigures:
+    """Price a new invoice of ``contract`` exactly as :func:`invoice_create` would, without writing anything (the
+    vendor portal's live totals): previous billing per SOV item, retention, taxes, withholding, discount and the
+    coding split, with the same refusals (codes and fields) as entering it."""
+    return _figures(contract, data, excluding=None)
 
 
 def _coding_lines_check(contract: Contract, coding: Sequence[CodingIn]) -> None:
@@ -397,6 +411,75 @@ def invoice_create(
     return invoice
 
 
+def invoice_create_self_billed(*, actor: User, submission: Submission, request: HttpRequest | None = None) -> Invoice:
+    """The self-billed invoice of an approved milestone submission (seed 000's invoice-free flow), submitted at once.
+
+    Call inside the review's transaction (``payor.contracts.services.submission_review``), with the work request,
+    milestone and submission locked; ``actor`` is the reviewer who approved. The invoice is the payer's document
+    on the work request's contract: one SOV line for the milestone (item ``M<position>``, scheduled and billed at
+    the milestone amount), coded in full to the milestone's budget line, retention at the contract's percentage,
+    no taxes, withholding or fees. It is submitted in the same transaction (vendor compliance, NTE and commitment
+    checks, ENCUMBER) with ``submitted_by`` = the contractor user who submitted the deliverable, then follows the
+    invoice lifecycle and the approval matrix like any invoice. Refusals are :func:`invoice_submit`'s (nothing is
+    written: the caller's transaction rolls back).
+    """
+    milestone = submission.milestone
+    work_request = milestone.work_request
+    if work_request.contract_id is None:
+        raise InvoiceContractNotExecuted("the work request has no contract")
+    Project.objects.select_for_update(no_key=True).filter(pk=work_request.project_id).first()
+    contract = _locked_contract(work_request.contract_id)
+    if not ContractStatus.can_change(contract.status):
+        raise InvoiceContractNotExecuted(f"{contract.number} is {contract.status}")
+    today = timezone.localdate()
+    accepted_on = timezone.localdate(work_request.accepted_at) if work_request.accepted_at else today
+    data = InvoiceInput(
+        period_start=min(accepted_on, today),
+        period_end=today,
+        lines=[
+            SovLineIn(
+                item_code=f"M{milestone.position}",
+                description=milestone.title[:300],
+                scheduled_value=milestone.amount,
+                this_period=milestone.amount,
+            )
+        ],
+        coding=[CodingIn(milestone.budget_line_id, milestone.amount)],
+        description=f"Self-billed: {work_request.number} milestone {milestone.position}, {milestone.title}"[
+            :DESCRIPTION_MAX
+        ],
+    )
+    figures = _figures(contract, data, excluding=None)
+    _coding_lines_check(contract, data.coding)
+    count = Invoice.objects.filter(project=contract.project).count()
+    invoice = Invoice(
+        id=new_id(),
+        project=contract.project,
+        contract=contract,
+        vendor=contract.vendor,
+        kind=InvoiceKind.SELF_BILLED,
+        number=f"INV-{count + 1:04d}",
+        period_start=data.period_start,
+        period_end=data.period_end,
+        description=data.description,
+        currency=contract.currency,
+        retention_percent=contract.retention_percent,
+        created_by=actor,
+    )
+    _store_figures(invoice, figures)
+    _save(invoice, force_insert=True)
+    _store_parts(invoice, figures)
+    audit.record(
+        actor,
+        "invoice.created",
+        invoice,
+        after=invoice_snapshot(invoice) | {"kind": invoice.kind, "submission": submission.pk},
+        project=contract.project,
+        request=request,
+    )
+    return _submit(actor=actor, invoice=invoice, request=request, submitter=submission.submitted_by)
+
+
 @transaction.atomic
 def invoice_update(*, actor: User, invoice: Invoice, data: InvoiceInput, request: HttpRequest | None = None) -> Invoice:
     """Change a draft (new or returned for revision): lines, coding, figures, period, reference."""
@@ -405,6 +488,10 @@ def invoice_update(*, actor: User, invoice: Invoice, data: InvoiceInput, request
     _submitter_check(actor, contract)
     if invoice.status != InvoiceStatus.DRAFT:
         raise InvoiceStateInvalid(f"only a draft can be changed; {invoice.number} is {invoice.status}")
+    if invoice.kind == InvoiceKind.SELF_BILLED:
+        raise InvoiceStateInvalid(
+            f"{invoice.number} is self-billed: its figures are the approved milestone's and are not edited"
+        )
     before = invoice_snapshot(invoice)
     _period_check(data.period_start, data.period_end, today=timezone.localdate())
     figures = _figures(contract, data, excluding=invoice.pk)
@@ -491,8 +578,12 @@ def _contract_checks(contract: Contract, invoice: Invoice, figures: InvoiceFigur
             )
 
 
-def _submit(*, actor: User, invoice: Invoice, request: HttpRequest | None) -> Invoice:
-    """Submit a locked draft: re-price against what is billed now, run every check, ENCUMBER."""
+def _submit(*, actor: User, invoice: Invoice, request: HttpRequest | None, submitter: User | None = None) -> Invoice:
+    """Submit a locked draft: re-price against what is billed now, run every check, ENCUMBER.
+
+    ``submitter`` (default ``actor``) is recorded as ``submitted_by``: for a self-billed invoice, the contractor
+    user whose deliverable was approved, so the matrix's submitter-is-not-an-approver rule applies to them.
+    """
     contract = invoice.contract
     if not ContractStatus.can_change(contract.status):
         raise InvoiceContractNotExecuted(f"{contract.number} is {contract.status}")
@@ -514,7 +605,7 @@ def _submit(*, actor: User, invoice: Invoice, request: HttpRequest | None) -> In
     )
     ledger.fee_encumber(party=party, amount=figures.fees, key=_key(invoice), invoice_id=invoice.pk, actor_id=actor.pk)
     invoice.status = InvoiceStatus.SUBMITTED
-    invoice.submitted_by = actor
+    invoice.submitted_by = submitter or actor
     invoice.submitted_at = timezone.now()
     _save(invoice)
     audit.record(
@@ -614,6 +705,11 @@ def _approve(actor: User, invoice: Invoice) -> None:
     invoice.approved_at = now
     invoice.due_on = invoice.contract.due_on(approved_on)
     invoice.discount_until = invoice.contract.discount_until(approved_on) if invoice.early_pay_discount else None
+    if invoice.kind == InvoiceKind.SELF_BILLED:
+        # Paid on its terms by the payments app (payor.payments.tasks), deferred in this transaction.
+        from procrastinate.contrib.django import app as jobs
+
+        jobs.configure_task("payments.invoice.autoschedule").defer(invoice_id=str(invoice.pk))
 
 
 def _back_to_draft(actor: User, invoice: Invoice, note: str) -> None:
@@ -666,6 +762,10 @@ def invoice_decide(
         invoice.status = InvoiceStatus.REJECTED
         invoice.rejection_reason = note
         invoice.decided_at = timezone.now()
+        if invoice.kind == InvoiceKind.SELF_BILLED:
+            from payor.contracts.services import milestone_invoice_rejected  # contracts imports invoices
+
+            milestone_invoice_rejected(actor=actor, invoice=invoice, reason=note, request=request)
     elif decision is Decision.RETURNED:
         _back_to_draft(actor, invoice, note)
     elif plan.complete:

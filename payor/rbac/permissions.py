@@ -91,6 +91,10 @@ class Perm(StrEnum):
     CONTRACT_VIEW = "contract.view"
     CONTRACT_MANAGE = "contract.manage"  # create contracts/POs and propose change orders
     CHANGE_ORDER_APPROVE = "change_order.approve"
+    # The milestone flow: work requests to contractors, their acceptance, deliverables and their review
+    WORK_REQUEST_MANAGE = "work_request.manage"  # draft, send and withdraw work requests
+    WORK_REQUEST_RESPOND = "work_request.respond"  # accept/decline and submit deliverables for one's own vendor
+    SUBMISSION_REVIEW = "submission.review"  # approve a milestone submission (a self-billed invoice follows)
     # Invoices ("approve" is the stage decision: approve or reject)
     INVOICE_SUBMIT = "invoice.submit"
     INVOICE_VIEW_OWN = "invoice.view_own"  # invoices of the vendors one acts for (vendor_ids_for)
@@ -154,6 +158,8 @@ SEGREGATED: Final[frozenset[Perm]] = frozenset(
         P.INVOICE_APPROVE_TREASURER,
         P.INVOICE_COSIGN_MULTISIG,
         P.CHANGE_ORDER_APPROVE,
+        P.WORK_REQUEST_RESPOND,
+        P.SUBMISSION_REVIEW,
         P.VENDOR_COMPLIANCE_REVIEW,
         P.PAYMENT_RUN_CREATE,
         P.PAYMENT_RUN_APPROVE,
@@ -180,7 +186,10 @@ _FINANCE_READS: Final = frozenset(
 ROLE_PERMISSIONS: Final[dict[ProjectRole, frozenset[Perm]]] = {
     # Seed 004: "submit invoices, upload docs, view their own payments". Sees the project, never its treasury
     # figures or other vendors' records; invoices/payments are filtered to vendor_ids_for().
-    ProjectRole.VENDOR: frozenset({P.PROJECT_VIEW, P.INVOICE_SUBMIT, P.INVOICE_VIEW_OWN, P.PAYMENT_VIEW_OWN}),
+    # The milestone flow: they accept or decline their work requests and submit deliverables (work_request.respond).
+    ProjectRole.VENDOR: frozenset(
+        {P.PROJECT_VIEW, P.INVOICE_SUBMIT, P.INVOICE_VIEW_OWN, P.PAYMENT_VIEW_OWN, P.WORK_REQUEST_RESPOND}
+    ),
     # "Create budgets/POs, verify receipt of work, recommend approval <= limit": runs the project, codes and
     # approves the PM stage, brings in vendors and beneficiaries. No data room (seed 000: finance/procurement
     # only), no vendor records (whoever approves invoices must not also create payees).
@@ -189,6 +198,8 @@ ROLE_PERMISSIONS: Final[dict[ProjectRole, frozenset[Perm]]] = {
         P.PROJECT_UPDATE,
         P.BUDGET_MANAGE,
         P.CONTRACT_MANAGE,
+        P.WORK_REQUEST_MANAGE,
+        P.SUBMISSION_REVIEW,
         P.INVOICE_CODE,
         P.INVOICE_APPROVE_PM,
         P.ROLES_ASSIGN,

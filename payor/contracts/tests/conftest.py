@@ -104,3 +104,24 @@ def readers(world, vendor) -> dict[str, User]:
     ProjectRoleFactory(project=world.project, user=people["other"], role=ProjectRole.VENDOR)
     people["outsider"] = UserFactory(email="outsider@example.test")
     return people
+
+
+@pytest.fixture
+def media(settings, tmp_path):
+    """Stored files go to a fresh directory per test (request it before ``flow``)."""
+    root = tmp_path / "media"
+    root.mkdir()
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": root}},
+    }
+    return root
+
+
+@pytest.fixture
+def flow(media, world):
+    """The world plus two compliant contractors with one acting user each (``payor.testing.milestones``)."""
+    from payor.testing.milestones import flow_for
+    from payor.vendors.tests.conftest import compliant
+
+    return flow_for(world, lambda vendor: compliant(vendor, coi_until=dt.date(2099, 12, 31)))

@@ -37,6 +37,9 @@ budget.manage              .   x   .   .   .   .   .   .  |  x   .   .
 contract.view              .   x   x   x   x   x   .   x  |  x   x   .
 contract.manage            .   x   .   .   .   .   .   .  |  x   .   .
 change_order.approve       .   .   .   .   x   .   .   .  |  .   .   .
+work_request.manage        .   x   .   .   .   .   .   .  |  x   .   .
+work_request.respond       x   .   .   .   .   .   .   .  |  .   .   .
+submission.review          .   x   .   .   .   .   .   .  |  .   .   .
 invoice.submit             x   .   .   .   .   .   .   .  |  .   .   .
 invoice.view_own           x   .   .   .   .   .   .   .  |  x   .   .
 invoice.view_all           .   x   x   x   x   x   .   .  |  x   x   .

@@ -21,8 +21,11 @@ COMMANDS = {
     "token": "personal API tokens: create --user EMAIL | list --user EMAIL | revoke PREFIX",
     "ledger": "the ledger: payor ledger verify (recompute balances, check the identities)",
     "audit": "the audit log: payor audit verify (recompute the hash chain) | export --format jsonl|csv",
+    "receipts": "self-billed e-invoice receipts: export --out DIR [--project ID] | verify | render",
+    "dataroom": "the receipts data room: rotate-keys | generate-key KID",
     "bench": "benchmarks: payor bench ledger (against pgbench TPC-B on the same server)",
     "demo": "migrate, seed demo data, print the logins, then serve (--no-serve to only seed)",
+    "stripe-local": "the local Stripe-speaking server (tests and the demo; serve starts it without a real key)",
     "manage": "any Django management command: payor manage <command> [args]",
 }
 DEVELOPMENT_COMMANDS = {"demo", "serve", "bench"}
@@ -63,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             print("usage: payor manage <django command> [args]", file=sys.stderr)
             return 2
         command, rest = rest[0], rest[1:]
+    command = command.replace("stripe-local", "stripe_local")
     if command in DEVELOPMENT_COMMANDS:
         # Local use: a generated secret key kept in the data directory.
         os.environ.setdefault("PAYOR_ENV", "development")

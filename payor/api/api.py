@@ -20,7 +20,11 @@ from payor.api.routers.audit import router as audit_router
 from payor.api.routers.budget import router as budget_router
 from payor.api.routers.contracts import router as contracts_router
 from payor.api.routers.invoices import router as invoices_router
+from payor.api.routers.milestones import router as milestones_router
+from payor.api.routers.notifications import router as notifications_router
+from payor.api.routers.payments import router as payments_router
 from payor.api.routers.projects import router as projects_router
+from payor.api.routers.receipts import router as receipts_router
 from payor.api.routers.roles import router as roles_router
 from payor.api.routers.vendors import router as vendors_router
 from payor.api.routers.wallets import router as wallets_router
@@ -131,3 +135,7 @@ api.add_router("/", budget_router)
 api.add_router("/", vendors_router)
 api.add_router("/", contracts_router)
 api.add_router("/", invoices_router)
+api.add_router("/", payments_router)
+api.add_router("/", milestones_router)
+api.add_router("/", notifications_router)
+api.add_router("/", receipts_router)

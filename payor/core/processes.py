@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -47,6 +48,22 @@ def gunicorn_argv(*, host: str, port: int, workers: int) -> list[str]:
 
 def worker_argv(*, concurrency: int) -> list[str]:
     return [sys.executable, "-m", "payor.cli", "worker", "--concurrency", str(concurrency)]
+
+
+def free_port_or(preferred: int, host: str = "127.0.0.1") -> int:
+    """``preferred`` if nothing listens there, else a free port the system picks."""
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, preferred))
+            return preferred
+        except OSError:
+            sock.bind((host, 0))
+            return int(sock.getsockname()[1])
+
+
+def stripe_local_argv(*, port: int, webhook_url: str) -> list[str]:
+    """The local Stripe-speaking server (``payor stripe-local``), webhooks to the web server."""
+    return [sys.executable, "-m", "payor.cli", "stripe-local", "--port", str(port), "--webhook-url", webhook_url]
 
 
 def _stop(children: Sequence[subprocess.Popen[bytes]]) -> None:

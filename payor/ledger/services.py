@@ -630,6 +630,40 @@ def disbursement_fail(*, disbursement_id: uuid.UUID, actor_id: uuid.UUID | None 
     return transfers_post(specs) if specs else []
 
 
+def disbursement_reverse(*, disbursement_id: uuid.UUID, key: str, actor_id: uuid.UUID | None = None) -> list[Posted]:
+    """An executed payment reversed by the rail (``transfer.reversed``): each posted DISBURSE transfer of the
+    disbursement is moved back disbursed → encumbered by a new REVERSE transfer (never an UPDATE), so the money is
+    encumbered for the invoice again. ``key`` names the reversal (one per provider reversal); repeating it is a
+    no-op (the transfer ids are derived from it)."""
+    pending = Transfer.objects.filter(disbursement_id=disbursement_id, phase=TransferPhase.PENDING).order_by("seq")
+    posted = set(
+        Transfer.objects.filter(
+            disbursement_id=disbursement_id, phase=TransferPhase.POST, pending_id__in=pending.values("id")
+        ).values_list("pending_id", flat=True)
+    )
+    specs = [
+        TransferSpec(
+            id=f"{key}:{row.id}",
+            code=TransferCode.REVERSE,
+            amount=Money.of_minor(row.amount, row.currency),
+            debit=row.credit_account,
+            credit=row.debit_account,
+            refs=Refs(
+                budget_line_id=row.budget_line_id,
+                contract_id=row.contract_id,
+                vendor_id=row.vendor_id,
+                invoice_id=row.invoice_id,
+                disbursement_id=disbursement_id,
+            ),
+            actor_id=actor_id,
+            memo="payment reversed by the rail",
+        )
+        for row in pending.select_related("debit_account", "credit_account")
+        if row.id in posted
+    ]
+    return transfers_post(specs) if specs else []
+
+
 def contract_close(*, party: Party, key: str, actor_id: uuid.UUID | None = None) -> list[Posted]:
     """Contract closed: what is still committed on it goes back to available, per budget line."""
     with transaction.atomic():

@@ -56,3 +56,33 @@ class DisbursementVendorConflict(PermissionDenied):
 class InvoiceRetentionHeld(Conflict):
     code = "invoice_retention_held"
     title = "The invoice's retention is still held: it closes once the retention is released"
+
+
+class DisbursementAttemptInFlight(Conflict):
+    """A rail attempt whose outcome is not known yet (the provider may have paid): cancelling or failing the
+    disbursement by hand would void money that may have left."""
+
+    code = "disbursement_attempt_in_flight"
+    title = "A payment attempt on the rail is in flight: wait for its outcome"
+
+
+class WebhookSignatureInvalid(DomainError):
+    """A webhook whose ``Stripe-Signature`` does not verify (or is missing, or whose body is not an event):
+    400, nothing stored. ``code`` is the precise reason."""
+
+    code = "webhook_signature_invalid"
+    status = 400
+    title = "The webhook's signature does not verify"
+
+
+class StripeAccountUnavailable(DomainError):
+    """Stripe refused or could not be reached while creating a connected account or an onboarding link."""
+
+    code = "stripe_unavailable"
+    status = 502
+    title = "Stripe could not complete the request"
+
+
+class StripeAccountNotFound(NotFound):
+    code = "stripe_account_not_found"
+    title = "The vendor has no Stripe connected account yet"

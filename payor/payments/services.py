@@ -50,6 +50,7 @@ from django.db import connection, transaction
 from django.db.models import Sum
 from django.http import HttpRequest
 from django.utils import timezone
+from procrastinate.contrib.django import app as jobs
 
 from payor import audit, events
 from payor.accounts.models import User
@@ -63,6 +64,7 @@ from payor.ledger import services as ledger
 from payor.ledger.models import AccountKind, Transfer, TransferCode, TransferPhase
 from payor.payments.errors import (
     DisbursementAlreadyScheduled,
+    DisbursementAttemptInFlight,
     DisbursementDateInvalid,
     DisbursementInvalid,
     DisbursementInvoiceNotApproved,
@@ -74,13 +76,24 @@ from payor.payments.errors import (
     InvoiceRetentionHeld,
 )
 from payor.payments.math import CodedPart, PaymentSplit, payment_split
-from payor.payments.models import Disbursement, DisbursementMethod, DisbursementStatus
+from payor.payments.models import (
+    AttemptStatus,
+    Disbursement,
+    DisbursementMethod,
+    DisbursementStatus,
+    PaymentAttempt,
+    Rail,
+)
 from payor.projects.models import Project
 from payor.rbac.permissions import Perm, require_permission, vendor_ids_for
+from payor.receipts import services as receipts
 from payor.vendors.compliance import vendor_compliance_check
 from payor.vendors.models import Vendor
 
 __all__ = [
+    "SYSTEM",
+    "Actor",
+    "SystemActor",
     "disbursement_cancel",
     "disbursement_execute",
     "disbursement_fail",
@@ -93,6 +106,29 @@ __all__ = [
 
 REFERENCE_MAX = 200
 REASON_MAX = 2000
+
+
+class SystemActor:
+    """The platform itself acting — the rail jobs and webhooks, never a user or an API call. It holds no
+    permission check (the job's trigger was one: an approved invoice, a scheduled payment, a verified webhook)
+    and is audited as ``system``."""
+
+    pk = None
+    label = "system"
+
+    def __repr__(self) -> str:
+        return "SYSTEM"
+
+
+SYSTEM = SystemActor()
+Actor = User | SystemActor
+
+
+def _audit(actor: Actor, action: str, subject: object, **kwargs: object) -> None:
+    if isinstance(actor, SystemActor):
+        audit.record(None, action, subject, actor_label=actor.label, **kwargs)  # type: ignore[arg-type]
+    else:
+        audit.record(actor, action, subject, **kwargs)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -144,8 +180,11 @@ def _locked_disbursement(disbursement_id: uuid.UUID) -> _Locked:
     return _Locked(disbursement, invoice)
 
 
-def _payer_check(actor: User, invoice: Invoice, perm: Perm) -> None:
-    """``perm`` on the invoice's project, and not acting for its vendor (design §7: nobody pays their own vendor)."""
+def _payer_check(actor: Actor, invoice: Invoice, perm: Perm) -> None:
+    """``perm`` on the invoice's project, and not acting for its vendor (design §7: nobody pays their own vendor).
+    The system actor is not checked (see :class:`SystemActor`)."""
+    if isinstance(actor, SystemActor):
+        return
     require_permission(actor, perm, project=invoice.project_id)
     if invoice.vendor_id in vendor_ids_for(actor, invoice.project_id):
         raise DisbursementVendorConflict(vendor_id=str(invoice.vendor_id))
@@ -183,6 +222,15 @@ def _method(method: str | None, vendor: Vendor) -> str:
             allowed=sorted(allowed),
         )
     return chosen
+
+
+def _milestone(invoice: Invoice) -> tuple[uuid.UUID | None, str]:
+    """The milestone a self-billed invoice pays (``Milestone.invoice``, reverse ``invoice.milestone``): its id and
+    title, for the disbursement's transaction record; none for a vendor invoice."""
+    milestone = getattr(invoice, "milestone", None)  # the reverse one-to-one raises an AttributeError when absent
+    if milestone is None:
+        return None, ""
+    return milestone.pk, str(getattr(milestone, "title", ""))[:300]
 
 
 def disbursement_split(*, invoice: Invoice, scheduled_on: dt.date) -> PaymentSplit:
@@ -231,13 +279,13 @@ def disbursement_snapshot(disbursement: Disbursement) -> dict[str, object]:
 
 
 def _invoice_status(
-    actor: User, invoice: Invoice, status: InvoiceStatus, action: str, request: HttpRequest | None
+    actor: Actor, invoice: Invoice, status: InvoiceStatus, action: str, request: HttpRequest | None
 ) -> None:
     """Move the locked invoice to ``status`` and audit it as ``action``."""
     before = invoice_snapshot(invoice)
     invoice.status = status
     invoice.save(update_fields=["status", "updated_at"])
-    audit.record(
+    _audit(
         actor, action, invoice, before=before, after=invoice_snapshot(invoice), project=invoice.project, request=request
     )
 
@@ -247,7 +295,7 @@ def _invoice_status(
 # --------------------------------------------------------------------------------------------------------
 
 
-def _fees_schedule(party: ledger.Party, disbursement: Disbursement, year: int, actor: User) -> None:
+def _fees_schedule(party: ledger.Party, disbursement: Disbursement, year: int, actor: Actor) -> None:
     """The payer's fees: encumbered (contract, vendor, no budget line: where ``ledger.fee_encumber`` put them) →
     disbursed of the contract with no vendor, pending beside the vendor's transfers."""
     fees = disbursement.fees
@@ -277,7 +325,7 @@ def _fees_schedule(party: ledger.Party, disbursement: Disbursement, year: int, a
     )
 
 
-def _discount_release(party: ledger.Party, disbursement: Disbursement, invoice: Invoice, actor: User) -> None:
+def _discount_release(party: ledger.Party, disbursement: Disbursement, invoice: Invoice, actor: Actor) -> None:
     """At execution: the discount taken goes back from encumbered to the contract's commitment, per coded line."""
     if not disbursement.discount_taken.is_positive:
         return
@@ -301,7 +349,7 @@ def _discount_release(party: ledger.Party, disbursement: Disbursement, invoice: 
 @transaction.atomic
 def disbursement_schedule(
     *,
-    actor: User,
+    actor: Actor,
     invoice: Invoice,
     scheduled_on: dt.date,
     method: str | None = None,
@@ -349,8 +397,11 @@ def disbursement_schedule(
         currency=invoice.currency,
         method=chosen,
         scheduled_on=scheduled_on,
-        created_by=actor,
+        created_by=None if isinstance(actor, SystemActor) else actor,
+        scheduled_by_system=isinstance(actor, SystemActor),
+        approved_at=invoice.approved_at,
     )
+    disbursement.milestone_id, disbursement.milestone_title = _milestone(invoice)
     disbursement.amount = split.amount
     disbursement.discount_taken = split.discount_taken
     disbursement.fees = invoice.fees
@@ -365,7 +416,7 @@ def disbursement_schedule(
         actor_id=actor.pk,
     )
     _fees_schedule(party, disbursement, scheduled_on.year, actor)
-    audit.record(
+    _audit(
         actor,
         "disbursement.scheduled",
         disbursement,
@@ -390,13 +441,18 @@ def disbursement_schedule(
         },
         project=invoice.project,
     )
+    if disbursement.method in Rail.values and scheduled_on <= timezone.localdate():
+        # Due today on a rail: paid right away (the periodic payments.disbursement.pay_due would within a minute).
+        jobs.configure_task("payments.disbursement.submit", queueing_lock=f"disb-{disbursement.pk}").defer(
+            disbursement_id=str(disbursement.pk)
+        )
     return disbursement
 
 
 @transaction.atomic
 def disbursement_execute(
     *,
-    actor: User,
+    actor: Actor,
     disbursement: Disbursement,
     rail_reference: str,
     executed_on: dt.date | None = None,
@@ -435,10 +491,11 @@ def disbursement_execute(
     _discount_release(_party(invoice), disbursement, invoice, actor)
     disbursement.status = DisbursementStatus.EXECUTED
     disbursement.executed_on = executed_on
-    disbursement.executed_by = actor
+    disbursement.executed_by = None if isinstance(actor, SystemActor) else actor
+    disbursement.executed_via_rail = isinstance(actor, SystemActor)
     disbursement.rail_reference = reference
     disbursement.save()
-    audit.record(
+    _audit(
         actor,
         "disbursement.executed",
         disbursement,
@@ -475,12 +532,13 @@ def disbursement_execute(
         },
         project=invoice.project,
     )
+    receipts.receipt_issue(actor=actor, disbursement=disbursement)  # numbered here, rendered after commit
     return disbursement
 
 
 def _end(
     *,
-    actor: User,
+    actor: Actor,
     disbursement: Disbursement,
     invoice: Invoice,
     status: DisbursementStatus,
@@ -493,7 +551,7 @@ def _end(
     disbursement.status = status
     disbursement.failure_reason = reason
     disbursement.save()
-    audit.record(
+    _audit(
         actor,
         f"disbursement.{status.value}",
         disbursement,
@@ -524,9 +582,21 @@ def _scheduled_check(disbursement: Disbursement, invoice: Invoice) -> None:
         raise DisbursementStateInvalid(f"the disbursement is {disbursement.status}", status=disbursement.status)
 
 
+def _no_attempt_in_flight(actor: Actor, disbursement: Disbursement) -> None:
+    """A person may not cancel or fail a payment a rail may have made (an open attempt); the rail jobs settle it."""
+    if isinstance(actor, SystemActor):
+        return
+    open_statuses = (*AttemptStatus.open(), AttemptStatus.SUBMITTED, AttemptStatus.SUCCEEDED)
+    attempt = PaymentAttempt.objects.filter(disbursement_id=disbursement.pk, status__in=open_statuses).first()
+    if attempt is not None:
+        raise DisbursementAttemptInFlight(
+            f"attempt {attempt.idempotency_key} is {attempt.status}", attempt=attempt.idempotency_key
+        )
+
+
 @transaction.atomic
 def disbursement_fail(
-    *, actor: User, disbursement: Disbursement, reason: str, request: HttpRequest | None = None
+    *, actor: Actor, disbursement: Disbursement, reason: str, request: HttpRequest | None = None
 ) -> Disbursement:
     """Record that the rail failed the payment (``payment_run.execute``): ``failed`` with its reason, the pending
     transfers voided (the money is encumbered again), the invoice ``approved`` again and payable by a new
@@ -534,10 +604,12 @@ def disbursement_fail(
     ``disbursement_invalid`` (no reason), ``disbursement_state_invalid`` (executed or cancelled)."""
     locked = _locked_disbursement(disbursement.pk)
     disbursement, invoice = locked.disbursement, locked.invoice
-    require_permission(actor, Perm.PAYMENT_RUN_EXECUTE, project=invoice.project_id)
+    if not isinstance(actor, SystemActor):
+        require_permission(actor, Perm.PAYMENT_RUN_EXECUTE, project=invoice.project_id)
     if disbursement.status == DisbursementStatus.FAILED:
         return disbursement
     _scheduled_check(disbursement, invoice)
+    _no_attempt_in_flight(actor, disbursement)
     reason = _text(reason, field="reason", limit=REASON_MAX, required=True)
     return _end(
         actor=actor,
@@ -562,6 +634,7 @@ def disbursement_cancel(
     if disbursement.status == DisbursementStatus.CANCELED:
         return disbursement
     _scheduled_check(disbursement, invoice)
+    _no_attempt_in_flight(actor, disbursement)
     reason = _text(reason, field="reason", limit=REASON_MAX, required=False)
     return _end(
         actor=actor,

@@ -29,6 +29,7 @@ from payor.invoices.tests.conftest import (
 from payor.ledger.models import Transfer
 from payor.ledger.verify import ledger_verify
 from payor.payments.models import Disbursement
+from payor.testing.stripe import WEBHOOK_SECRET, StripeServer, deliver, queued, run_jobs, stripe_server
 
 __all__ = [
     "CHAIN",
@@ -36,12 +37,18 @@ __all__ = [
     "FIN",
     "PM",
     "TREAS",
+    "WEBHOOK_SECRET",
     "Billing",
+    "StripeServer",
     "billing",
     "contract_figures",
     "contract_for",
+    "deliver",
     "fast_password_hashing",
     "figures",
+    "queued",
+    "run_jobs",
+    "stripe_server",
     "usd",
     "vendor_user_for",
     "world",
@@ -95,3 +102,35 @@ def pytest_collection_modifyitems(config, items):
         path = str(item.fspath)
         if "payor/payments/tests" in path and not path.endswith("test_math.py"):
             item.add_marker(pytest.mark.database_facing)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Stripe Connect: the local Stripe-speaking server, a vendor paid through it, the job queue
+# --------------------------------------------------------------------------------------------------------
+
+
+def onboarded(billing: Billing, server: StripeServer, client=None, *, complete: bool = True):
+    """Pay ``billing``'s vendor through Stripe Connect: its bank method, a connected account made through the API
+    of the local server, onboarding completed there (capabilities follow ``account.updated``)."""
+    from payor.payments.models import ConnectedAccount, WebhookEvent
+    from payor.payments.rail_services import connected_account_create, webhook_process
+    from payor.vendors.models import Vendor
+
+    Vendor.objects.filter(pk=billing.vendor.pk).update(bank_method="stripe_connect")
+    billing.vendor.refresh_from_db()
+    connected_account_create(
+        actor=billing.vendor_user,
+        vendor=billing.vendor,
+        return_url="http://testserver/done",
+        refresh_url="http://testserver/again",
+    )
+    account = ConnectedAccount.objects.get(vendor=billing.vendor)
+    if complete:
+        server.control(f"/_control/accounts/{account.account_id}/complete")
+        if client is not None:
+            event = server.events("account.updated")[-1]
+            assert deliver(client, event).status_code == 200
+            for row in WebhookEvent.objects.filter(processed_at__isnull=True):
+                webhook_process(event_id=row.pk)
+            account.refresh_from_db()
+    return account

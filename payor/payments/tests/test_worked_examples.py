@@ -122,8 +122,14 @@ def test_discount_taken_split_over_the_lines_then_released_when_executed(billing
     }
     balanced()
     assert topics(3) == ["invoice.scheduled", "payment.executed", "invoice.paid"]
-    actions = list(AuditEvent.objects.order_by("-seq").values_list("action", flat=True)[:4])[::-1]
-    assert actions == ["disbursement.scheduled", "invoice.scheduled", "disbursement.executed", "invoice.paid"]
+    actions = list(AuditEvent.objects.order_by("-seq").values_list("action", flat=True)[:5])[::-1]
+    assert actions == [
+        "disbursement.scheduled",
+        "invoice.scheduled",
+        "disbursement.executed",
+        "invoice.paid",
+        "receipt.numbered",  # the self-billed receipt, numbered in the same transaction (payor.receipts)
+    ]
     payment = OutboxEvent.objects.get(topic="payment.executed")
     assert payment.payload["amount"] == {"amount": "11271.01", "currency": "USD"}
     assert payment.payload["rail_reference"] == "ACH-TRACE-091000019-0000001"

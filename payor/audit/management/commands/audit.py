@@ -93,5 +93,5 @@ class Command(BaseCommand):
             # The reader stopped early (`payor audit export ... | head`): not an error. Point the stream at
             # /dev/null so the interpreter's last flush does not raise again (Python's "Note on SIGPIPE").
             devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, self.stdout._out.fileno())
+            os.dup2(devnull, self.stdout.fileno())  # OutputWrapper passes fileno() to its stream
             os.close(devnull)

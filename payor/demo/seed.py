@@ -260,6 +260,10 @@ def seed() -> SeedResult:
         organization.legal_name = "Orenna DAO LLC"
         organization.country = "US"
         organization.save(update_fields=["legal_name", "country", "updated_at"])
+    if not organization.address_line1:  # the buyer's postal address on its self-billed receipts (EN 16931 BG-8)
+        organization.address_line1, organization.city, organization.region = "1 Ferry Building", "San Francisco", "CA"
+        organization.postal_code, organization.tax_id = "94111", "88-1234567"
+        organization.save(update_fields=["address_line1", "city", "region", "postal_code", "tax_id", "updated_at"])
     users = []
     demo_wallets: dict[str, str] = {}
     for spec in DEMO_USERS:

@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from payor.core.processes import add_web_arguments
 from payor.demo.seed import DEMO_PASSWORD, seed
+from payor.receipts.services import receipts_render_pending
 
 
 class Command(BaseCommand):
@@ -19,8 +20,12 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         call_command("migrate", interactive=False, verbosity=0)
         result = seed()
+        # The paid demo invoices' self-billed receipts, now rather than by the worker (so `payor receipts export`
+        # finds them even with --no-serve); a no-op for receipts already rendered.
+        rendered = receipts_render_pending()
         base = f"http://{options['host']}:{options['port']}"
         self.stdout.write(self.style.SUCCESS(f"Demo data ready: {result.organization.name}"))
+        self.stdout.write(f"  receipts rendered into the data room: {rendered}")
         for project in result.projects:
             self.stdout.write(f"  project  {project.name}  {base}/projects/{project.pk}/")
         self.stdout.write(f"\nSign in at {base}/accounts/login/ with any of (password: {DEMO_PASSWORD}):")

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class DataroomConfig(AppConfig):
+    name = "payor.dataroom"
+    label = "dataroom"
+    verbose_name = "Data room"

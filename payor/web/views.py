@@ -91,6 +91,7 @@ def project_detail_view(request: HttpRequest, project_id: str) -> HttpResponse:
         "buckets": buckets,
         "show_totals": show_totals,
         "show_ledger": show_ledger,
+        "show_finance": show_totals or Perm.BUDGET_VIEW in granted,
         "my_roles": sorted(roles_of(request.user, project), key=list(ProjectRole).index),
     }
     return render(request, "web/projects/detail.html", context)

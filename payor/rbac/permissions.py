@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     Viewer = User | AnonymousUser | None
 
 __all__ = [
+    "ADMIN_EXCLUDED_READS",
     "ADMIN_GRANTABLE",
     "GRANTABLE",
     "READ_ONLY",
@@ -168,6 +169,12 @@ SEGREGATED: Final[frozenset[Perm]] = frozenset(
     }
 )
 
+#: Records a platform role does not open either: seed 000's data room (receipts, approval records, deliverables,
+#: payment confirmations; vendors' W-9/W-8 content) is for "finance/procurement teams" only, and issue 7 names
+#: them: finance reviewer, treasurer, procurement, auditor (and system auditors). Managing the platform is not a
+#: reason to read the evidence; an admin who needs it is granted one of those project roles by another admin.
+ADMIN_EXCLUDED_READS: Final[frozenset[Perm]] = frozenset({P.DATAROOM_READ})
+
 _FINANCE_READS: Final = frozenset(
     {
         P.PROJECT_VIEW,
@@ -262,8 +269,8 @@ ROLE_PERMISSIONS: Final[dict[ProjectRole, frozenset[Perm]]] = {
 
 SYSTEM_PERMISSIONS: Final[dict[SystemRole, frozenset[Perm]]] = {
     # "Manage all projects and assign roles": every permission on every project except the segregated money
-    # decisions above, which need a project role.
-    SystemRole.PLATFORM_ADMIN: frozenset(Perm) - SEGREGATED,
+    # decisions above, which need a project role, and the data room (ADMIN_EXCLUDED_READS, seed 000).
+    SystemRole.PLATFORM_ADMIN: frozenset(Perm) - SEGREGATED - ADMIN_EXCLUDED_READS,
     # "Read-only access to all projects": the auditor's reads, everywhere.
     SystemRole.SYSTEM_AUDITOR: READ_ONLY,
     # "Configure global treasury settings": the rails of every project, and the project figures they move.

@@ -20,8 +20,9 @@ What each permission opens:
   DAO_MULTISIG, AUDITOR, PROCUREMENT; PLATFORM_ADMIN, SYSTEM_AUDITOR).
 * ``dataroom.read``: the documents' content (a W-9 carries a taxpayer id): the
   finance, procurement and audit roles of seed 000's data room (FINANCE_REVIEWER,
-  TREASURER, AUDITOR, PROCUREMENT; PLATFORM_ADMIN, SYSTEM_AUDITOR). A project
-  manager or DAO signer sees that a W-9 is on file, not the form.
+  TREASURER, AUDITOR, PROCUREMENT; SYSTEM_AUDITOR). Platform admins don't hold
+  it (they administer, they don't read finance records). A project manager or
+  DAO signer sees that a W-9 is on file, not the form.
 * ``vendor.manage``: onboard, edit, link/unlink users, upload (PROCUREMENT,
   PLATFORM_ADMIN).
 * ``vendor.compliance.review``: KYC decisions and document reviews

@@ -57,7 +57,7 @@ from payor.projects.budget import BudgetNode, wbs_path
 from payor.projects.models import BudgetLine, Project
 from payor.projects.selectors import budget_line_visible, budget_tree, project_get
 from payor.projects.services import DESCRIPTION_MAX, budget_line_create, budget_line_update
-from payor.rbac.permissions import Perm, permissions_of, require_permission, roles_of
+from payor.rbac.permissions import Perm, has_permission, permissions_of, require_permission, roles_of
 from payor.rbac.roles import ProjectRole
 from payor.reporting.selectors import (
     BUDGET_ALERT_PERCENT,
@@ -266,6 +266,10 @@ def project_finance_view(request: HttpRequest, project_id: uuid.UUID) -> HttpRes
         "runway_months": RUNWAY_MONTHS,
         "coi_days": COI_ALERT_DAYS,
         "budget_percent": BUDGET_ALERT_PERCENT,
+        # The project's transaction folders (receipts, approval records, deliverables), for dataroom.read holders.
+        "dataroom_url": reverse("web:project-dataroom", args=[home.project.pk])
+        if has_permission(request.user, Perm.DATAROOM_READ, project=home.project)
+        else "",
     }
     return render(request, "web/finance/home.html", context)
 

@@ -44,9 +44,10 @@ from payor.invoices.errors import InvoiceNotFound
 from payor.invoices.models import Invoice, InvoiceStatus
 from payor.payments.selectors import disbursement_list
 from payor.projects.models import Project
-from payor.rbac.permissions import Perm, projects_with_permission, roles_of, vendor_ids_for
+from payor.rbac.permissions import Perm, has_permission, projects_with_permission, roles_of, vendor_ids_for
 from payor.rbac.roles import ProjectRole
 from payor.vendors.models import Vendor
+from payor.web.receipts import receipt_links, receipts_by
 
 PAGE_SIZE: Final = 25
 #: At most this many invoices in one bulk approval.
@@ -423,6 +424,14 @@ def _detail_context(request: HttpRequest, invoice_id: uuid.UUID) -> dict[str, An
         raise Http404(str(exc)) from exc
     invoice = detail.invoice
     payments = list(disbursement_list(viewer=viewer, invoice_id=invoice.pk)) if invoice.status != "draft" else []
+    # Each executed payment's data-room folder (dataroom.read holders) and the contractor's own receipts.
+    dataroom_url = (
+        reverse("web:project-dataroom", args=[invoice.project_id])
+        if payments and has_permission(viewer, Perm.DATAROOM_READ, project=invoice.project_id)
+        else ""
+    )
+    own = receipt_links(viewer, project_ids={invoice.project_id}) if payments else []
+    receipts = receipts_by(own, "disbursement_id")
     return {
         "detail": detail,
         "invoice": invoice,
@@ -437,7 +446,14 @@ def _detail_context(request: HttpRequest, invoice_id: uuid.UUID) -> dict[str, An
         ],
         "funds": funds_rows(detail),
         "actions": _actions(viewer, detail),
-        "payments": payments,
+        "payments": [
+            {
+                "payment": payment,
+                "folder_url": f"{dataroom_url}#folder-{payment.pk}" if dataroom_url and payment.executed_on else "",
+                "receipts": receipts.get(payment.pk, []),
+            }
+            for payment in payments
+        ],
         "submitter": detail.view.shows(invoice.submitted_by),
         "in_review": invoice.status in InvoiceStatus.in_review(),
         "error": None,

@@ -19,7 +19,9 @@ For the contractor (a user acting for the work request's vendor; anyone else get
 * ``/portal/work-requests/`` — their inbox; ``/portal/work-requests/<id>/`` the terms, their SHA-256, the
   milestones, Accept (posts the hash shown, optionally with an EIP-712 wallet signature) and Decline.
 * ``/portal/milestones/<id>/`` — submit deliverables (note + files), see the review outcome, revision notes and
-  the payment status (invoice status; disbursement scheduled/executed, reference, date).
+  the payment status (invoice status; disbursement scheduled/executed, reference, date) with the self-billed
+  receipt of the executed payment (PDF, CII, UBL through the portal's audited download; "being prepared" while it
+  renders). The work request page's milestone rows carry the same receipt links.
 
 For everyone: ``/notifications/`` (the in-app inbox, mark as read), ``/submissions/<id>/files/<id>/`` (the audited
 download, ``?inline=1`` for a preview), and ``/work-requests/<id>/`` / ``/milestones/<id>/`` (the links in the
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Final
 
 from django.contrib import messages
@@ -67,6 +69,7 @@ from payor.rbac.selectors import project_get_visible
 from payor.vendors.models import Vendor
 from payor.web.finance_views import forbidden
 from payor.web.invoice_views import INLINE_TYPES, error_context
+from payor.web.receipts import ReceiptLink, receipt_links, receipts_by
 
 NOTIFICATION_LIMIT: Final = 100
 MAX_FILES: Final = 10
@@ -107,24 +110,52 @@ def _not_found(exc: Exception) -> Http404:
 
 
 @dataclass(frozen=True)
+class PaymentPanel:
+    """A milestone's :class:`selectors.PaymentStatus` and, on the contractor's pages, their own receipts of its
+    invoice's payments (``_payment.html`` and the milestone page's payment card show them)."""
+
+    invoice_status: str | None
+    disbursement_status: str | None
+    amount: Money | None
+    scheduled_on: dt.date | None
+    executed_on: dt.date | None
+    rail_reference: str
+    receipts: list[ReceiptLink] = field(default_factory=list)
+
+
+def payment_panel(status: selectors.PaymentStatus, receipts: list[ReceiptLink] | None = None) -> PaymentPanel:
+    return PaymentPanel(**{f.name: getattr(status, f.name) for f in fields(status)}, receipts=receipts or [])
+
+
+def own_receipts_of_invoices(viewer: User, project_id: uuid.UUID) -> dict[uuid.UUID, list[ReceiptLink]]:
+    """The contractor's own receipts on the project by invoice (``receipt_links``: none for anyone else)."""
+    return receipts_by(receipt_links(viewer, project_ids={project_id}), "invoice_id")
+
+
+@dataclass(frozen=True)
 class MilestoneRow:
     """One milestone on the board or a work request page, with its latest submission and payment status."""
 
     milestone: Milestone
     latest: Submission | None
-    payment: selectors.PaymentStatus
+    payment: PaymentPanel
 
 
-def milestone_rows(work_request: WorkRequest) -> list[MilestoneRow]:
+def milestone_rows(work_request: WorkRequest, *, receipts_for: User | None = None) -> list[MilestoneRow]:
+    """The rows; with ``receipts_for`` (the contractor's pages) each payment carries that user's own receipts."""
     milestones = selectors.work_request_milestones(work_request=work_request)
     latest: dict[uuid.UUID, Submission] = {}
     for submission in Submission.objects.filter(milestone__in=milestones).order_by("attempt"):
         latest[submission.milestone_id] = submission
+    receipts = own_receipts_of_invoices(receipts_for, work_request.project_id) if receipts_for is not None else {}
     return [
         MilestoneRow(
             milestone=milestone,
             latest=latest.get(milestone.pk),
-            payment=selectors.milestone_payment_status(milestone=milestone),
+            payment=payment_panel(
+                selectors.milestone_payment_status(milestone=milestone),
+                receipts.get(milestone.invoice_id) if milestone.invoice_id else None,
+            ),
         )
         for milestone in milestones
     ]
@@ -655,7 +686,7 @@ def _terms_context(viewer: User, work_request: WorkRequest) -> dict[str, Any]:
     return {
         "work_request": work_request,
         "project": work_request.project,
-        "rows": milestone_rows(work_request),
+        "rows": milestone_rows(work_request, receipts_for=viewer),
         "total": services.work_request_total(work_request),
         "can_respond": work_request.status == WorkRequestStatus.SENT
         and has_permission(viewer, Perm.WORK_REQUEST_RESPOND, project=work_request.project_id),
@@ -718,15 +749,16 @@ def portal_work_request_action_view(request: HttpRequest, work_request_id: uuid.
     return redirect("web:portal-work-request", work_request_id=work_request.pk)
 
 
-def _milestone_context(detail: selectors.MilestoneDetail) -> dict[str, Any]:
+def _milestone_context(viewer: User, detail: selectors.MilestoneDetail) -> dict[str, Any]:
     milestone = detail.milestone
     work_request = milestone.work_request
+    receipts = own_receipts_of_invoices(viewer, work_request.project_id) if milestone.invoice_id else {}
     return {
         "milestone": milestone,
         "work_request": work_request,
         "project": work_request.project,
         "submissions": [{"submission": s, "files": detail.files.get(s.pk, [])} for s in reversed(detail.submissions)],
-        "payment": detail.payment,
+        "payment": payment_panel(detail.payment, receipts.get(milestone.invoice_id) if milestone.invoice_id else None),
         "can_submit": work_request.status == WorkRequestStatus.ACCEPTED
         and MilestoneStatus.can_submit(milestone.status),
         "error": None,
@@ -740,7 +772,7 @@ def portal_milestone_view(request: HttpRequest, milestone_id: uuid.UUID) -> Http
     viewer = _viewer(request)
     detail = _own_milestone(viewer, milestone_id)
     if request.method == "GET":
-        return render(request, "web/milestones/milestone.html", _milestone_context(detail))
+        return render(request, "web/milestones/milestone.html", _milestone_context(viewer, detail))
     note = request.POST.get("note", "")
     try:
         files = _files(request, "files")
@@ -752,7 +784,7 @@ def portal_milestone_view(request: HttpRequest, milestone_id: uuid.UUID) -> Http
             request=request,
         )
     except DomainError as exc:
-        context = _milestone_context(_own_milestone(viewer, milestone_id))
+        context = _milestone_context(viewer, _own_milestone(viewer, milestone_id))
         context.update(error=error_context(exc), note=note)
         return render(request, "web/milestones/milestone.html", context, status=exc.status)
     messages.success(request, "Deliverables submitted. The project manager was notified and will review them.")

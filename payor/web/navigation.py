@@ -10,6 +10,9 @@
 
 * **Milestones** (``web:project-milestones``, the milestone board): holders of ``contract.view`` on some project,
   for the project in the page's URL when it is one of those, else the first of them by name.
+* **Data room** (``web:project-dataroom``, the project's transaction folders with their receipts and hashes):
+  holders of ``dataroom.read`` on some project (finance reviewer, treasurer, procurement, auditor, system
+  auditors), for the project in the page's URL when it is one of those, else the first of them by name.
 * **Work requests** and **Inbox** (the milestone flow's contractor pages) sit next to the vendor portal for users
   acting for a vendor; every signed-in user has the inbox bell in the top bar with the unread count
   (``unread``, from ``payor.notifications.selectors``).
@@ -47,6 +50,7 @@ class Navigation:
     vendor_only: bool
     project: Project | None
     milestones_project: Project | None = None
+    dataroom_project: Project | None = None
     unread: int = 0
 
     @property
@@ -99,6 +103,10 @@ def navigation_for(request: HttpRequest) -> Navigation:
     milestones_project = board_projects.filter(pk=current_project).first() if current_project else None
     if milestones_project is None:
         milestones_project = board_projects.first()
+    dataroom_projects = projects_with_permission(user, Perm.DATAROOM_READ).order_by("name", "pk")
+    dataroom_project = dataroom_projects.filter(pk=current_project).first() if current_project else None
+    if dataroom_project is None:
+        dataroom_project = dataroom_projects.first()
     project = None
     if finance:
         match = request.resolver_match
@@ -115,5 +123,6 @@ def navigation_for(request: HttpRequest) -> Navigation:
         vendor_only=vendor_only,
         project=project,
         milestones_project=milestones_project,
+        dataroom_project=dataroom_project,
         unread=inbox_unread_count(viewer=user),
     )

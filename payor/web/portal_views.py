@@ -10,6 +10,13 @@ enter invoices.
 * ``/portal/contracts/<id>/invoices/preview/`` — the live totals (HTMX): the same pricing as entering the
   invoice (``invoice_price``: :mod:`payor.invoices.math`), refusals shown with their code.
 
+* ``/portal/receipts/<id>/<pdf|cii|ubl>/`` — the contractor's self-billed receipt of an executed payment (PDF/A-3b,
+  CII or UBL XML; issue 8: "downloads their receipts"), read through the data room's service
+  (:func:`payor.dataroom.services.dataroom_object_read`): it allows a vendor's users their own receipt documents
+  and nothing else (finance/procurement/auditors with ``dataroom.read`` as on the data-room page), 404 for anyone
+  else, and audits every read (``dataroom.read``). The payments table links each rendered receipt and says
+  when one is still being rendered (:func:`receipt_links`).
+
 A contract of a vendor the viewer does not act for is a 404, whoever they are; invoices are read on the invoice
 detail page, whose selector applies the same rule.
 """
@@ -29,6 +36,7 @@ from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from payor.accounts.models import User
@@ -37,6 +45,8 @@ from payor.contracts.models import Contract, ContractAllocation, ContractStatus
 from payor.contracts.selectors import contract_allocations, contract_figures_of, contract_list
 from payor.core.errors import DomainError, NotFound, ValidationFailed
 from payor.core.money import Money, MoneyError
+from payor.dataroom.models import DataRoomObject
+from payor.dataroom.services import dataroom_object_read
 from payor.invoices import selectors, services
 from payor.invoices.math import CodingIn, InvoiceFigures, SovLineIn
 from payor.invoices.models import Invoice, InvoiceAttachment, InvoiceLine, InvoiceStatus
@@ -47,6 +57,7 @@ from payor.rbac.permissions import vendor_ids_for
 from payor.rbac.roles import ProjectRole
 from payor.vendors.models import Vendor
 from payor.web.invoice_views import error_context
+from payor.web.receipts import RECEIPT_FORMATS, receipt_links, receipts_by
 
 INVOICE_LIMIT: Final = 100
 PAYMENT_LIMIT: Final = 100
@@ -80,6 +91,36 @@ def own_contract(viewer: User, contract_id: uuid.UUID) -> Contract:
     return contract
 
 
+# --------------------------------------------------------------------------------------------------------------
+# Receipts (the contractor's self-billing copies)
+# --------------------------------------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def receipt_download_view(request: HttpRequest, receipt_id: uuid.UUID, fmt: str) -> HttpResponse:
+    """One document of a receipt, read (access check, hash check, audit) by the data room's service."""
+    kind = RECEIPT_FORMATS.get(fmt)
+    object_id = (
+        DataRoomObject.objects.filter(receipt_id=receipt_id, kind=kind).values_list("pk", flat=True).first()
+        if kind
+        else None
+    )
+    if object_id is None:
+        raise Http404("No such receipt")
+    try:
+        document = dataroom_object_read(viewer=request.user, object_id=object_id, request=request)
+    except NotFound as exc:
+        raise Http404(str(exc)) from exc
+    except DomainError as exc:  # missing key, altered or missing stored document
+        return HttpResponse(f"{exc.detail}\n", status=exc.status, content_type="text/plain; charset=utf-8")
+    response = HttpResponse(document.data, content_type=document.obj.content_type)
+    response["Content-Disposition"] = content_disposition_header(True, document.obj.name.rsplit("/", 1)[-1])
+    response["Cache-Control"] = "private, no-store"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
 @login_required
 @require_GET
 def portal_view(request: HttpRequest) -> HttpResponse:
@@ -104,6 +145,9 @@ def portal_view(request: HttpRequest) -> HttpResponse:
     paid_by_invoice: dict[uuid.UUID, list[Any]] = {}
     for payment in payments:
         paid_by_invoice.setdefault(payment.invoice_id, []).append(payment)
+    receipts = receipts_by(
+        receipt_links(viewer, project_ids={payment.project_id for payment in payments}), "disbursement_id"
+    )
     context = {
         "vendors": vendors,
         "contracts": [
@@ -115,7 +159,7 @@ def portal_view(request: HttpRequest) -> HttpResponse:
             for contract in contracts
         ],
         "invoices": [{"invoice": invoice, "payments": paid_by_invoice.get(invoice.pk, [])} for invoice in invoices],
-        "payments": payments,
+        "payments": [{"payment": payment, "receipts": receipts.get(payment.pk, [])} for payment in payments],
         "open_count": sum(1 for invoice in invoices if invoice.status in InvoiceStatus.in_review()),
     }
     return render(request, "web/portal/home.html", context)

@@ -61,6 +61,11 @@ urlpatterns = [
         name="invoice-attachment",
     ),
     path("portal/", portal_views.portal_view, name="portal"),
+    path(
+        "portal/receipts/<uuid:receipt_id>/<str:fmt>/",
+        portal_views.receipt_download_view,
+        name="portal-receipt",
+    ),
     path("portal/contracts/<uuid:contract_id>/invoices/new/", portal_views.invoice_new_view, name="portal-invoice-new"),
     path("portal/invoices/<uuid:invoice_id>/edit/", portal_views.invoice_edit_view, name="portal-invoice-edit"),
     path(

@@ -1,7 +1,7 @@
 """Who opens the data room (API): finance reviewer, treasurer, procurement and auditor list the folders and read
-every document, each read audited; the PM, the beneficiary and vendors get 403 on the folder list and 404 on its
-documents with nothing listed or audited; the contractor downloads their own receipt (PDF, CII, UBL) and nothing
-else of the folder."""
+every document, each read audited; the PM, the beneficiary, vendors and platform admins get 403 on the folder list
+and 404 on its documents with nothing listed or audited; the contractor downloads their own receipt (PDF, CII,
+UBL) and nothing else of the folder."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from payor.accounts.models import User
 from payor.accounts.services import api_token_create
 from payor.audit.models import AuditEvent
 from payor.dataroom.models import DataRoomObject
-from payor.rbac.roles import ProjectRole
+from payor.rbac.models import SystemRoleAssignment
+from payor.rbac.roles import ProjectRole, SystemRole
 from payor.receipts.models import Receipt
 from payor.receipts.services import receipt_render
 from payor.receipts.tests.conftest import one_line, paid, set_buyer
@@ -51,6 +52,9 @@ def room(billing, dataroom):
         ProjectRoleFactory(project=project, user=people[name], role=role)
     people["own"] = billing.vendor_user
     people["outsider"] = UserFactory(email="outsider@example.test")
+    people["admin"] = UserFactory(email="admin@example.test")
+    SystemRoleAssignment.objects.create(user=people["admin"], role=SystemRole.PLATFORM_ADMIN)
+    people["superuser"] = UserFactory(email="root@example.test", is_superuser=True)
     objects = {o.name: o for o in DataRoomObject.objects.filter(disbursement=disbursement)}
     return project, receipt, people, objects
 
@@ -124,3 +128,18 @@ def test_the_contractor_downloads_their_own_receipt(room):
 
     assert client(people["other"]).get(f"/api/v1/projects/{project.pk}/receipts/mine").json() == []
     assert client(people["pm"]).get(f"/api/v1/projects/{project.pk}/receipts/mine").json() == []
+
+
+def test_platform_admins_do_not_open_the_data_room(room):
+    """Issue 7 lists who reads the data room; platform admins manage the platform, not its evidence (seed 000)."""
+    project, _, people, objects = room
+    for name in ("admin", "superuser"):
+        listing = client(people[name]).get(f"/api/v1/projects/{project.pk}/dataroom")
+        assert (listing.status_code, listing.json()["code"]) == (403, "permission_denied"), name
+        assert listing.json()["permission"] == "dataroom.read"
+        assert "SB-000001" not in listing.content.decode()
+        assert client(people[name]).get(f"/api/v1/projects/{project.pk}/receipts/mine").json() == []
+        for obj in objects.values():
+            response = client(people[name]).get(f"/api/v1/dataroom/objects/{obj.pk}")
+            assert (response.status_code, response.json()["code"]) == (404, "dataroom_object_not_found"), name
+    assert reads() == []

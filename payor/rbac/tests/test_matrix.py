@@ -56,7 +56,7 @@ payment_run.approve        .   .   .   x   x   .   .   .  |  .   .   .
 payment_run.execute        .   .   .   x   .   .   .   .  |  .   .   .
 payment.view_own           x   .   .   .   .   .   .   .  |  x   .   .
 payment.view_all           .   x   x   x   x   x   .   .  |  x   x   .
-dataroom.read              .   .   x   x   .   x   .   x  |  x   x   .
+dataroom.read              .   .   x   x   .   x   .   x  |  .   x   .
 audit.read                 .   .   x   x   x   x   .   .  |  x   x   .
 ledger.view                .   x   x   x   x   x   .   .  |  x   x   .
 roles.view                 .   x   x   x   x   x   .   x  |  x   x   .

@@ -199,6 +199,8 @@ IDEMPOTENCY_KEY_TTL_HOURS = env_int("PAYOR_IDEMPOTENCY_KEY_TTL_HOURS", 24)
 # Stripe Connect (docs/payments.md). No real key: the SDK talks to the local Stripe-speaking server
 # (`payor stripe-local`, started by `payor demo`/`payor serve`); a real key and no API base: the real API.
 STRIPE_LOCAL_PORT = env_int("PAYOR_STRIPE_LOCAL_PORT", 12111)
+#: Where the local Stripe server started by `payor serve` (and the demo seed) keeps its state across restarts.
+STRIPE_LOCAL_STATE_FILE = DATA_DIR / "stripe-local.json"
 STRIPE_SECRET_KEY = env_str("PAYOR_STRIPE_SECRET_KEY", "") or "sk_test_payor_local"
 STRIPE_REAL = env_str("PAYOR_STRIPE_SECRET_KEY", "") != ""
 STRIPE_API_BASE = env_str("PAYOR_STRIPE_API_BASE", "") or (

@@ -16,6 +16,7 @@ import sys
 import time
 from argparse import ArgumentParser
 from collections.abc import Sequence
+from pathlib import Path
 
 GRACE_SECONDS = 15
 
@@ -61,9 +62,11 @@ def free_port_or(preferred: int, host: str = "127.0.0.1") -> int:
             return int(sock.getsockname()[1])
 
 
-def stripe_local_argv(*, port: int, webhook_url: str) -> list[str]:
-    """The local Stripe-speaking server (``payor stripe-local``), webhooks to the web server."""
-    return [sys.executable, "-m", "payor.cli", "stripe-local", "--port", str(port), "--webhook-url", webhook_url]
+def stripe_local_argv(*, port: int, webhook_url: str, state_file: Path | None = None) -> list[str]:
+    """The local Stripe-speaking server (``payor stripe-local``), webhooks to the web server, its state kept in
+    ``state_file`` across restarts if given."""
+    argv = [sys.executable, "-m", "payor.cli", "stripe-local", "--port", str(port), "--webhook-url", webhook_url]
+    return argv + (["--state-file", str(state_file)] if state_file is not None else [])
 
 
 def _stop(children: Sequence[subprocess.Popen[bytes]]) -> None:

@@ -1,4 +1,4 @@
-"""Demo finance data for the first demo project: a WBS, three vendors, contracts, change orders and invoices.
+"""Demo finance data for the first demo project: a WBS, four vendors, contracts, change orders and invoices.
 
 Everything goes through the real services, by the demo user whose job it is, so the audit log, the approval
 trail and the ledger read like a real project's:
@@ -12,6 +12,13 @@ trail and the ledger read like a real project's:
 * the vendors' users enter their invoices (schedule-of-values lines, coded to the contract's budget lines, with a
   CSV of the schedule attached); the approvers of each stage take each one to the status the demo wants to show,
   and the treasurer schedules, records and closes the payments: every invoice status appears once or more.
+
+So that the Project Finance Home's alerts have something to say on first open, a fourth
+vendor (a hydroseeding firm) has a certificate of insurance that runs out within 30 days (renewed by a later run
+only when fewer than 7 days are left, so it stays an alert), its contract takes budget line 2.3 above 90 % of its
+cap, and the treasurer recorded its first payment as failed (``disbursement_fail``: the vendor's bank returned the
+ACH entry; :data:`FAILED_PAYMENTS`), leaving the invoice approved and payable again. The burn chart shows the
+current month only: the ledger stamps the seeded payments with the time of seeding.
 
 Idempotent: vendors are found by name, budget lines by WBS code, contracts by title, change orders by reason
 and invoices by the vendor's invoice number, and an object that exists is only moved on towards the state the
@@ -56,7 +63,7 @@ from payor.invoices.services import (
     invoice_review_start,
 )
 from payor.payments.models import Disbursement, DisbursementMethod, DisbursementStatus
-from payor.payments.services import disbursement_execute, disbursement_schedule, invoice_close
+from payor.payments.services import disbursement_execute, disbursement_fail, disbursement_schedule, invoice_close
 from payor.projects.models import BudgetLine, Project
 from payor.projects.services import budget_line_create
 from payor.rbac.roles import ProjectRole
@@ -119,6 +126,7 @@ class DemoVendor:
     bank_method: str
     category: str
     user_email: str  # the vendor's demo login (a DemoUser with ``vendor`` set to ``name``)
+    coi_days: int | None = None  # the certificate of insurance runs this many days (None: about two more years)
 
 
 DEMO_VENDORS = (
@@ -158,7 +166,22 @@ DEMO_VENDORS = (
         category="Environmental monitoring",
         user_email="field@cascade-eco.test",
     ),
+    DemoVendor(
+        name="Siskiyou Hydroseed",
+        legal_name="Siskiyou Hydroseed & Erosion Control Inc.",
+        email="office@siskiyou-hydroseed.test",
+        address_line1="77 Scott River Road",
+        city="Fort Jones",
+        region="CA",
+        postal_code="96032",
+        bank_method=BankMethod.ACH,
+        category="Hydroseeding and erosion control",
+        user_email="office@siskiyou-hydroseed.test",
+        coi_days=21,  # the finance home's "COI expiring within 30 days" alert
+    ),
 )
+#: A certificate of insurance this close to its end is renewed (vendors with a short ``coi_days``).
+SHORT_COI_RENEW_WITHIN = dt.timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -275,6 +298,23 @@ DEMO_CONTRACTS = (
         items=(
             SovItem("BL-01", "Baseline sampling, 4 events at 3 stations", "4800.00", "3.2"),
             SovItem("BL-02", "Baseline water-quality report", "1600.00", "3.2"),
+        ),
+    ),
+    DemoContract(
+        key="hydroseed",
+        vendor="Siskiyou Hydroseed",
+        title="Hydroseeding of the graded terraces",
+        scope=(
+            "Hydroseed 16 ha of graded terraces and benches with a native riparian seed mix (blue wildrye, "
+            "California brome, meadow barley), bonded-fibre matrix and tackifier; one re-seeding of failed patches."
+        ),
+        # 74,000.00 of the 80,000.00 cap of 2.3: above 90 %, the finance home's budget alert.
+        allocations=(("2.3", "74000.00"),),
+        retention="10.00",
+        terms=Terms(kind=PaymentTermsKind.NET_DAYS, net_days=30),
+        items=(
+            SovItem("HS-01", "Hydroseeding, upper terraces, 11 ha", "52000.00", "2.3"),
+            SovItem("HS-02", "Hydroseeding, lower benches, 5 ha, and re-seeding", "22000.00", "2.3"),
         ),
     ),
 )
@@ -404,6 +444,30 @@ DEMO_INVOICES = (
         InvoiceStatus.DRAFT,
         "Water-quality sampling, 2 events, with lab analyses.",
     ),
+    DemoInvoice(
+        "hydroseed",
+        "SHE-2207",
+        1,
+        (("HS-01", "15600.00"),),
+        InvoiceStatus.APPROVED,  # then its first payment fails (FAILED_PAYMENTS)
+        "Upper terraces hydroseeded, 30 % of the item.",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class DemoFailedPayment:
+    reference: str  # the invoice's vendor reference
+    reason: str
+
+
+#: Payments the treasurer scheduled and then recorded as failed (the finance home's "failed payments" alert).
+FAILED_PAYMENTS = (
+    DemoFailedPayment(
+        "SHE-2207",
+        "ACH return R03 (no account / unable to locate account) from the vendor's bank: ask Siskiyou Hydroseed "
+        "for a new bank letter before paying again.",
+    ),
 )
 
 
@@ -460,9 +524,10 @@ def _pdf(title: str) -> io.BytesIO:
     return io.BytesIO(b"%PDF-1.7\n" + body + b"trailer << /Root 1 0 R >>\n%%EOF\n")
 
 
-def _budget_lines(project: Project, cast: Cast) -> dict[str, BudgetLine]:
+def budget_lines_seed(project: Project, cast: Cast, wbs: tuple[DemoLine, ...] = DEMO_WBS) -> dict[str, BudgetLine]:
+    """The project manager builds the WBS ``wbs`` (parents first); existing lines are found by WBS code."""
     lines = {line.wbs_code: line for line in BudgetLine.objects.filter(project=project)}
-    for spec in DEMO_WBS:
+    for spec in wbs:
         if spec.code in lines:
             continue
         parent = lines[spec.code.rsplit(".", 1)[0]] if "." in spec.code else None
@@ -477,11 +542,18 @@ def _budget_lines(project: Project, cast: Cast) -> dict[str, BudgetLine]:
     return lines
 
 
-def _compliance_document(vendor: Vendor, kind: DocumentKind, cast: Cast, *, valid_until: dt.date | None) -> None:
+def _compliance_document(
+    vendor: Vendor,
+    kind: DocumentKind,
+    cast: Cast,
+    *,
+    valid_until: dt.date | None,
+    renew_within: dt.timedelta = COI_RENEW_WITHIN,
+) -> None:
     """The vendor's user uploads the form, the finance reviewer verifies it (unless a current one is on file)."""
     today = timezone.localdate()
     current = current_documents(vendor).get(kind)
-    if current is not None and (current.valid_until is None or current.valid_until >= today + COI_RENEW_WITHIN):
+    if current is not None and (current.valid_until is None or current.valid_until >= today + renew_within):
         return
     uploader = cast.vendor_users[vendor.name]
     document = (
@@ -502,7 +574,9 @@ def _compliance_document(vendor: Vendor, kind: DocumentKind, cast: Cast, *, vali
     vendor_document_verify(actor=cast.finance, document=document, note="Checked against the original")
 
 
-def _vendor(organization: Organization, project: Project, spec: DemoVendor, cast: Cast) -> Vendor:
+def vendor_seed(organization: Organization, project: Project, spec: DemoVendor, cast: Cast) -> Vendor:
+    """Procurement onboards the vendor and links its user (VENDOR role on ``project``); its user uploads the W-9
+    and the COI, the finance reviewer verifies them and passes KYC. Idempotent."""
     vendor = Vendor.objects.filter(organization=organization, name__iexact=spec.name).first()
     if vendor is None:
         vendor = vendor_create(
@@ -526,8 +600,16 @@ def _vendor(organization: Organization, project: Project, spec: DemoVendor, cast
     role_assign(actor=cast.procurement, project=project, user=user, role=ProjectRole.VENDOR, vendor_id=vendor.pk)
     today = timezone.localdate()
     _compliance_document(vendor, DocumentKind.W9, cast, valid_until=None)
-    # Cover that runs about two more years.
-    _compliance_document(vendor, DocumentKind.COI, cast, valid_until=dt.date(today.year + 2, today.month, 1))
+    if spec.coi_days is None:  # cover that runs about two more years
+        _compliance_document(vendor, DocumentKind.COI, cast, valid_until=dt.date(today.year + 2, today.month, 1))
+    else:
+        _compliance_document(
+            vendor,
+            DocumentKind.COI,
+            cast,
+            valid_until=today + dt.timedelta(days=spec.coi_days),
+            renew_within=SHORT_COI_RENEW_WITHIN,
+        )
     return vendor_kyc_set(
         actor=cast.finance, vendor=vendor, status=KycStatus.PASSED, note="W-9 TIN matched; bank letter verified"
     )
@@ -554,7 +636,7 @@ def _contract(project: Project, spec: DemoContract, finance: DemoFinance, cast: 
     return contract
 
 
-def _plan(item: ApprovalItem) -> ApprovalPlan:
+def approval_plan_of(item: ApprovalItem) -> ApprovalPlan:
     """Where the item's approvals stand (who may sign next is the demo's choice: not looked up)."""
     return approval_plan(
         project=item.project,
@@ -576,7 +658,7 @@ def _change_order(contract: Contract, spec: DemoChangeOrder, finance: DemoFinanc
             lines=[Allocation(finance.lines[item.wbs].pk, usd(item.scheduled)) for item in spec.items],
         )
     while change.status == ChangeOrderStatus.PENDING:
-        stage = _plan(change_order_item(change)).next_stage
+        stage = approval_plan_of(change_order_item(change)).next_stage
         if stage is None or (not spec.approved and stage.role != ProjectRole.PROJECT_MANAGER):
             break
         change = change_order_decide(
@@ -632,7 +714,7 @@ _FORWARD = (
 
 
 def _decide_next(invoice: Invoice, cast: Cast, decision: Decision, note: str = "") -> Invoice:
-    stage = _plan(invoice_item(invoice)).next_stage
+    stage = approval_plan_of(invoice_item(invoice)).next_stage
     if stage is None:  # pragma: no cover - an invoice in review always has a next stage
         raise RuntimeError(f"{invoice.number} has no stage left to decide")
     return invoice_decide(
@@ -647,7 +729,7 @@ def _advance(invoice: Invoice, spec: DemoInvoice, cast: Cast) -> Invoice | None:
     if spec.status in (InvoiceStatus.REJECTED, RETURNED):
         if status not in InvoiceStatus.in_review():
             return None
-        approvals = len([stage for stage in _plan(invoice_item(invoice)).stages if stage.signers])
+        approvals = len([stage for stage in approval_plan_of(invoice_item(invoice)).stages if stage.signers])
         if approvals < spec.stop_after:
             return _decide_next(invoice, cast, Decision.APPROVED)
         decision = Decision.REJECTED if spec.status == InvoiceStatus.REJECTED else Decision.RETURNED
@@ -716,12 +798,23 @@ def _invoice(spec: DemoInvoice, finance: DemoFinance, cast: Cast) -> Invoice:
     return invoice
 
 
+def _payment_failed(spec: DemoFailedPayment, finance: DemoFinance, cast: Cast) -> None:
+    """The treasurer schedules the approved invoice for today and records the rail's failure (once: an invoice
+    with any payment is left alone)."""
+    invoice = finance.invoices[spec.reference]
+    if invoice.status != InvoiceStatus.APPROVED or Disbursement.objects.filter(invoice=invoice).exists():
+        return
+    disbursement = disbursement_schedule(actor=cast.treasurer, invoice=invoice, scheduled_on=timezone.localdate())
+    disbursement_fail(actor=cast.treasurer, disbursement=disbursement, reason=spec.reason)
+    finance.invoices[spec.reference] = Invoice.objects.get(pk=invoice.pk)
+
+
 def seed_finance(*, project: Project, cast: Cast) -> DemoFinance:
     """Seed (or complete) the demo project's finance data; call inside the demo seed's transaction."""
     finance = DemoFinance()
-    finance.lines = _budget_lines(project, cast)
+    finance.lines = budget_lines_seed(project, cast)
     for vendor_spec in DEMO_VENDORS:
-        finance.vendors[vendor_spec.name] = _vendor(project.organization, project, vendor_spec, cast)
+        finance.vendors[vendor_spec.name] = vendor_seed(project.organization, project, vendor_spec, cast)
     for contract_spec in DEMO_CONTRACTS:
         finance.contracts[contract_spec.key] = _contract(project, contract_spec, finance, cast)
         for change_spec in contract_spec.change_orders:
@@ -729,4 +822,6 @@ def seed_finance(*, project: Project, cast: Cast) -> DemoFinance:
             finance.change_orders.append(_change_order(contract, change_spec, finance, cast))
     for invoice_spec in DEMO_INVOICES:
         finance.invoices[invoice_spec.reference] = _invoice(invoice_spec, finance, cast)
+    for failure in FAILED_PAYMENTS:
+        _payment_failed(failure, finance, cast)
     return finance

@@ -1,5 +1,7 @@
 """Realistic demo data: an organization, a user per role of seed 004, funded projects and, on the first
-project, its finance data (WBS, vendors, contracts, change orders, invoices: :mod:`payor.demo.finance`).
+project, its finance data (WBS, vendors, contracts, change orders, invoices: :mod:`payor.demo.finance`), and on
+the second, the milestone project of seed 000 (work requests in every state, a milestone paid through the Stripe
+rail: :mod:`payor.demo.milestones`).
 
 Idempotent: every object is looked up by a natural key first, so a second run
 reuses what the first created. Later features extend this module.
@@ -18,6 +20,7 @@ from payor.accounts.services import membership_ensure, organization_create, user
 from payor.accounts.wallets import wallet_find, wallet_link, wallet_nonce_issue
 from payor.core.money import Money
 from payor.demo.finance import Cast, DemoFinance, seed_finance
+from payor.demo.milestones import DemoMilestones, seed_milestones
 from payor.ledger import services as ledger
 from payor.projects.models import FundingEvent, Project, ProjectPhase
 from payor.projects.services import funding_record, project_create
@@ -111,6 +114,22 @@ DEMO_USERS = (
         "billing@willowcreek.test", "Wendell Willow", "Vendor / plant nursery", vendor="Willow Creek Native Plants"
     ),
     DemoUser("field@cascade-eco.test", "Carmen Cascade", "Vendor / monitoring firm", vendor="Cascade EcoMetrics"),
+    DemoUser(
+        "office@siskiyou-hydroseed.test", "Hana Siskiyou", "Vendor / hydroseeding firm", vendor="Siskiyou Hydroseed"
+    ),
+    # The milestone project's contractors (payor.demo.milestones): paid through Stripe Connect, and a second one.
+    DemoUser(
+        "contractor@mckenzie-eco.test",
+        "Mateo McKenzie",
+        "Contractor (milestones, Stripe Connect)",
+        vendor="McKenzie Field Ecology",
+    ),
+    DemoUser(
+        "permits@tualatin-permits.test",
+        "Tessa Tualatin",
+        "Contractor (milestones, second contractor)",
+        vendor="Tualatin Permitting Partners",
+    ),
 )
 
 
@@ -176,6 +195,7 @@ class SeedResult:
     projects: list[Project]
     wallets: dict[str, str]  # demo user email -> linked wallet address
     finance: DemoFinance  # the first project's budget, vendors, contracts and invoices
+    milestones: DemoMilestones  # the second project's work requests, milestones and Stripe payment
 
 
 def demo_wallet_key(index: int) -> Any:
@@ -309,5 +329,14 @@ def seed() -> SeedResult:
                 )
         _grant_roles(project=project, users=users)
         projects.append(project)
-    finance = seed_finance(project=projects[0], cast=_cast(users))
-    return SeedResult(organization=organization, users=users, projects=projects, wallets=demo_wallets, finance=finance)
+    cast = _cast(users)
+    finance = seed_finance(project=projects[0], cast=cast)
+    milestones = seed_milestones(project=projects[1], cast=cast)
+    return SeedResult(
+        organization=organization,
+        users=users,
+        projects=projects,
+        wallets=demo_wallets,
+        finance=finance,
+        milestones=milestones,
+    )

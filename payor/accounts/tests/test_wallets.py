@@ -828,6 +828,7 @@ def test_the_demo_links_a_wallet_to_each_multisig_signer_once(settings, tmp_path
         **settings.STORAGES,
         "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": tmp_path}},
     }
+    settings.STRIPE_LOCAL_STATE_FILE = tmp_path / "stripe-local.json"  # the seed's local Stripe server state
     result = seed()
     signers = ("signer1@orenna.test", "signer2@orenna.test", "signer3@orenna.test")
     expected = dict(zip(signers, ANVIL_ACCOUNTS, strict=True))

@@ -58,8 +58,7 @@ ALLOWED = {
     "kyc": {"FINANCE_REVIEWER"},
     "upload": MANAGERS | {"VENDOR"},
     # A W-9's content is the data room's (seed 000: finance/procurement only): platform admins don't read it.
-    "download": {"VENDOR", "FINANCE_REVIEWER", "TREASURER", "AUDITOR", "PROCUREMENT"}
-    | {"SYSTEM_AUDITOR"},
+    "download": {"VENDOR", "FINANCE_REVIEWER", "TREASURER", "AUDITOR", "PROCUREMENT"} | {"SYSTEM_AUDITOR"},
     "verify": {"FINANCE_REVIEWER"},
     "link": MANAGERS,
     "unlink": MANAGERS,

@@ -38,7 +38,9 @@ class Command(BaseCommand):
             port = free_port_or(settings.STRIPE_LOCAL_PORT)  # another Payor may hold the default: the children follow
             os.environ["PAYOR_STRIPE_LOCAL_PORT"] = str(port)
             os.environ["PAYOR_STRIPE_API_BASE"] = f"http://127.0.0.1:{port}"
-            commands.append(stripe_local_argv(port=port, webhook_url=webhook_url))
+            commands.append(
+                stripe_local_argv(port=port, webhook_url=webhook_url, state_file=settings.STRIPE_LOCAL_STATE_FILE)
+            )
             self.stdout.write(f"Local Stripe on http://127.0.0.1:{port} (no PAYOR_STRIPE_SECRET_KEY set)")
         code = supervise(commands)
         sys.exit(code)

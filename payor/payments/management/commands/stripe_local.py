@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -24,6 +25,11 @@ class Command(BaseCommand):
             help="Where to send the signed Stripe events (Payor's /webhooks/stripe)",
         )
         parser.add_argument("--webhook-secret", default=settings.STRIPE_WEBHOOK_SECRET)
+        parser.add_argument(
+            "--state-file",
+            default="",
+            help="Keep the state (accounts, transfers, idempotent answers) in this JSON file across restarts",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         running = local_server.start(
@@ -31,6 +37,7 @@ class Command(BaseCommand):
             port=options["port"],
             webhook_url=options["webhook_url"],
             webhook_secret=options["webhook_secret"],
+            state_file=Path(options["state_file"]) if options["state_file"] else None,
         )
         self.stdout.write(f"Local Stripe on {running.url} → webhooks to {options['webhook_url']}")
         sys.stdout.flush()

@@ -2,7 +2,11 @@
 
 Run it with ``payor stripe-local`` (the demo starts it as a supervised child) or in-process with
 :func:`start`. The SDK reaches it through ``base_addresses`` (``settings.STRIPE_API_BASE``). State lives in
-memory. What it implements, with Stripe's request/response shapes (bodies built from the fixture objects in
+memory, or also in a JSON state file (``state_file`` / ``--state-file``: what Stripe itself would remember across
+a restart — accounts, transfers, payouts, balances, idempotent answers, events — loaded at start and rewritten
+atomically after every POST; ``payor serve`` and the demo seed use ``<PAYOR_DATA_DIR>/stripe-local.json``, so
+the connected accounts and transfers the seed made are still there when the demo's server starts). What it
+implements, with Stripe's request/response shapes (bodies built from the fixture objects in
 ``fixtures/fixtures3.json``, Stripe's MIT-licensed OpenAPI fixtures, LICENSE beside it):
 
 * ``POST /v1/accounts``, ``GET /v1/accounts/{id}``, ``POST /v1/account_links``;
@@ -39,6 +43,7 @@ import copy
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import threading
 import time
@@ -140,11 +145,44 @@ class Answer:
 class StripeState:
     """Everything the server remembers, behind one lock."""
 
-    def __init__(self, *, webhook_url: str = "", webhook_secret: str = "") -> None:
+    #: What a state file keeps (not the faults, the request log or the webhook delivery log).
+    PERSISTED = ("accounts", "transfers", "payouts", "balance", "events")
+
+    def __init__(self, *, webhook_url: str = "", webhook_secret: str = "", state_file: Path | None = None) -> None:
         self.lock = threading.RLock()
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
+        self.state_file = Path(state_file) if state_file else None
         self.reset()
+        self.load()
+
+    def load(self) -> None:
+        """Read the state file, if there is one (a missing file is a fresh Stripe)."""
+        if self.state_file is None or not self.state_file.exists():
+            return
+        data = json.loads(self.state_file.read_text())
+        with self.lock:
+            for name in self.PERSISTED:
+                setattr(self, name, data.get(name, getattr(self, name)))
+            self.idempotency.update(
+                (key, (fingerprint, Answer(**answer)))
+                for key, (fingerprint, answer) in data.get("idempotency", {}).items()
+            )
+
+    def save(self) -> None:
+        """Rewrite the state file (atomically: a temporary file renamed over it); no file, nothing to do."""
+        if self.state_file is None:
+            return
+        with self.lock:
+            data: dict[str, Any] = {name: getattr(self, name) for name in self.PERSISTED}
+            data["idempotency"] = {
+                key: (fingerprint, {"status": a.status, "body": a.body, "headers": a.headers})
+                for key, (fingerprint, a) in self.idempotency.items()
+            }
+            self.state_file.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self.state_file.with_name(self.state_file.name + ".tmp")
+            temporary.write_text(json.dumps(data))
+            os.replace(temporary, self.state_file)
 
     def reset(self) -> None:
         with self.lock:
@@ -351,7 +389,10 @@ class Handler(BaseHTTPRequestHandler):
         raw = self._body()
         path = urlsplit(self.path).path
         if path.startswith("/_"):
-            self._send(self._control(method, path, raw))
+            answer = self._control(method, path, raw)
+            if method == "POST":
+                self.state.save()
+            self._send(answer)
             return
         if not path.startswith("/v1/"):
             self._send(Answer(404, StripeError(404, "resource_missing", f"Unrecognized request URL ({path})").body()))
@@ -405,6 +446,8 @@ class Handler(BaseHTTPRequestHandler):
                     state.idempotency[key] = (fingerprint, answer)
                 if fault == "500_after":
                     answer = Answer(500, StripeError(500, "", "An unknown error occurred").body())
+            if method == "POST":
+                state.save()
         if faults.webhook_before_response:
             for event in events:
                 state.deliver(event)
@@ -569,9 +612,18 @@ class Running:
         return self.server.state
 
 
-def start(*, host: str = "127.0.0.1", port: int = 0, webhook_url: str = "", webhook_secret: str = "") -> Running:
-    """Start the server on a thread (``port`` 0: a free port). ``stop()`` shuts it down."""
-    server = LocalStripeServer((host, port), StripeState(webhook_url=webhook_url, webhook_secret=webhook_secret))
+def start(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    webhook_url: str = "",
+    webhook_secret: str = "",
+    state_file: Path | None = None,
+) -> Running:
+    """Start the server on a thread (``port`` 0: a free port), its state kept in ``state_file`` too if given.
+    ``stop()`` shuts it down."""
+    state = StripeState(webhook_url=webhook_url, webhook_secret=webhook_secret, state_file=state_file)
+    server = LocalStripeServer((host, port), state)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()
 

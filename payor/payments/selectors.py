@@ -104,7 +104,9 @@ def disbursement_list(
 
 
 def disbursement_get_visible(*, viewer: Viewer, disbursement_id: uuid.UUID | str) -> Disbursement:
-    """The disbursement, if ``viewer`` may read it: ``disbursement_not_found`` (404) or ``permission_denied``."""
+    """The disbursement, if ``viewer`` may read it: ``disbursement_not_found`` (404: unknown, on a project they can't
+    see, or another vendor's payment to a vendor's user) or ``permission_denied`` (a project role without payment
+    access)."""
     pk = _uuid(disbursement_id)
     disbursement = (
         None
@@ -114,5 +116,8 @@ def disbursement_get_visible(*, viewer: Viewer, disbursement_id: uuid.UUID | str
     if disbursement is None or not project_visible(viewer, disbursement.project_id):
         raise DisbursementNotFound()
     if not _may_read(viewer, disbursement.project_id, disbursement.vendor_id):
+        if has_permission(viewer, Perm.PAYMENT_VIEW_OWN, project=disbursement.project_id):
+            # Another vendor's user learns nothing, not even that the payment exists (as with work requests).
+            raise DisbursementNotFound()
         raise _denied()
     return disbursement

@@ -117,7 +117,7 @@ def test_list_filters_and_scoping(billing, stripe_server, client):
     assert fin.get("/api/v1/disbursements?status=failed").json()["results"] == []
     assert fin.get("/api/v1/disbursements?status=bogus").status_code == 422
 
-    # The vendor's own user sees it; another vendor's user sees nothing; a stranger gets 404 on the project.
+    # The vendor's own user sees it; another vendor's user sees nothing (404); a stranger gets 404 on the project.
     vendor_client = client_for(billing.vendor_user)
     assert vendor_client.get(f"/api/v1/disbursements/{disbursement.pk}").status_code == 200
     other = UserFactory(email="other@vendor.test")
@@ -125,7 +125,7 @@ def test_list_filters_and_scoping(billing, stripe_server, client):
         project=project, user=other, role=ProjectRole.VENDOR, vendor=VendorFactory(organization=project.organization)
     )
     other_client = client_for(other)
-    problem(other_client.get(f"/api/v1/disbursements/{disbursement.pk}"), 403, "permission_denied")
+    problem(other_client.get(f"/api/v1/disbursements/{disbursement.pk}"), 404, "disbursement_not_found")
     assert other_client.get("/api/v1/disbursements").json()["results"] == []
     stranger = client_for(UserFactory(email="stranger@example.test"))
     problem(stranger.get(f"/api/v1/disbursements/{disbursement.pk}"), 404, "disbursement_not_found")

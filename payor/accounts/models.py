@@ -73,13 +73,17 @@ class Organization(BaseModel):
     legal_name = models.CharField(max_length=200, blank=True)
     country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2")
     # The buyer's party on self-billed receipts (EN 16931 BG-7): postal address and tax identifiers.
-    address_line1 = models.CharField(max_length=200, blank=True)
-    address_line2 = models.CharField(max_length=200, blank=True)
-    city = models.CharField(max_length=100, blank=True)
-    region = models.CharField(max_length=100, blank=True, help_text="State, province or county")
-    postal_code = models.CharField(max_length=20, blank=True)
-    vat_id = models.CharField(max_length=32, blank=True, help_text="VAT registration (EU VAT id), normalized")
-    tax_id = models.CharField(max_length=32, blank=True, help_text="Other tax / legal registration id (e.g. an EIN)")
+    address_line1 = models.CharField(max_length=200, blank=True, db_default="")
+    address_line2 = models.CharField(max_length=200, blank=True, db_default="")
+    city = models.CharField(max_length=100, blank=True, db_default="")
+    region = models.CharField(max_length=100, blank=True, db_default="", help_text="State, province or county")
+    postal_code = models.CharField(max_length=20, blank=True, db_default="")
+    vat_id = models.CharField(
+        max_length=32, blank=True, db_default="", help_text="VAT registration (EU VAT id), normalized"
+    )
+    tax_id = models.CharField(
+        max_length=32, blank=True, db_default="", help_text="Other tax / legal registration id (e.g. an EIN)"
+    )
     members = models.ManyToManyField(User, through="Membership", related_name="organizations")
 
     class Meta:

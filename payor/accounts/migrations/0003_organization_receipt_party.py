@@ -12,38 +12,40 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="organization",
             name="address_line1",
-            field=models.CharField(blank=True, max_length=200),
+            field=models.CharField(blank=True, db_default="", max_length=200),
         ),
         migrations.AddField(
             model_name="organization",
             name="address_line2",
-            field=models.CharField(blank=True, max_length=200),
+            field=models.CharField(blank=True, db_default="", max_length=200),
         ),
         migrations.AddField(
             model_name="organization",
             name="city",
-            field=models.CharField(blank=True, max_length=100),
+            field=models.CharField(blank=True, db_default="", max_length=100),
         ),
         migrations.AddField(
             model_name="organization",
             name="postal_code",
-            field=models.CharField(blank=True, max_length=20),
+            field=models.CharField(blank=True, db_default="", max_length=20),
         ),
         migrations.AddField(
             model_name="organization",
             name="region",
-            field=models.CharField(blank=True, help_text="State, province or county", max_length=100),
+            field=models.CharField(blank=True, db_default="", help_text="State, province or county", max_length=100),
         ),
         migrations.AddField(
             model_name="organization",
             name="tax_id",
             field=models.CharField(
-                blank=True, help_text="Other tax / legal registration id (e.g. an EIN)", max_length=32
+                blank=True, db_default="", help_text="Other tax / legal registration id (e.g. an EIN)", max_length=32
             ),
         ),
         migrations.AddField(
             model_name="organization",
             name="vat_id",
-            field=models.CharField(blank=True, help_text="VAT registration (EU VAT id), normalized", max_length=32),
+            field=models.CharField(
+                blank=True, db_default="", help_text="VAT registration (EU VAT id), normalized", max_length=32
+            ),
         ),
     ]

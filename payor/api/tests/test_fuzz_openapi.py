@@ -36,7 +36,10 @@ def keep_test_connection():
 
 @pytest.mark.django_db
 @schema.parametrize()
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+# Derandomized: the same examples on every run, so a red CI is reproducible here. A random run once failed inside
+# schemathesis itself (requests' cookie jar could not rebuild the report URL of a case carrying a generated cookie
+# and an unparseable Host) without any request reaching a server error.
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_no_request_gets_a_server_error(case, bearer):
     response = case.call(headers=bearer)
     assert response.status_code < 500, (case.method, case.formatted_path, case.body, response.text)

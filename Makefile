@@ -22,12 +22,14 @@ install: $(UV)
 	$(UV) sync --frozen
 
 demo: install
+	scripts/system-packages.sh documents
 	$(RUN) payor demo
 
 serve: install
 	$(RUN) payor serve
 
 test: install
+	scripts/system-packages.sh
 	$(RUN) pytest $(PYTEST_ARGS)
 
 test-embedded: install

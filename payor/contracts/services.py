@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import logging
 import re
 import uuid
 from collections.abc import Sequence
@@ -21,7 +20,6 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import IO, Any
 
-from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.http import HttpRequest
@@ -76,7 +74,7 @@ from payor.contracts.models import (
     WorkRequestStatus,
 )
 from payor.core.errors import DomainError, PermissionDenied
-from payor.core.files import ATTACHMENT_TYPES, upload_validate
+from payor.core.files import ATTACHMENT_TYPES, upload_store, upload_validate
 from payor.core.ids import new_id
 from payor.core.money import Money
 from payor.invoices.models import Invoice
@@ -90,8 +88,6 @@ from payor.projects.services import budget_allocation_check
 from payor.rbac.permissions import Perm, require_permission, vendor_ids_for
 from payor.rbac.roles import ProjectRole
 from payor.vendors.models import Vendor, VendorUser
-
-logger = logging.getLogger(__name__)
 
 TITLE_MAX = 200
 REASON_MAX = 4000
@@ -1486,11 +1482,13 @@ def submission_create(
                 sha256=upload.sha256,
                 uploaded_by=actor,
             )
-            try:
-                row.file.save(f"{row.pk}{upload.file_type.extension}", File(upload.file), save=False)
-            except OSError as exc:
-                logger.error("submission file %s could not be stored: %s", row.pk, exc)
-                raise SubmissionStorageUnavailable() from exc
+            upload_store(
+                row.file,
+                upload,
+                name_stem=str(row.pk),
+                unavailable=SubmissionStorageUnavailable,
+                what="submission file",
+            )
             rows.append(row)
         with transaction.atomic():
             return _submission_write(

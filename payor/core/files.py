@@ -7,6 +7,9 @@
     checked = upload_validate(uploaded_file, filename=uploaded_file.name, allowed=DOCUMENT_TYPES)
     storage.save(f"vendors/{vendor.pk}/{document.pk}{checked.file_type.extension}", checked.file)
 
+A model's ``FileField`` takes the checked file with :func:`upload_store` (named ``<pk><extension>``; a storage
+failure is logged and raised as the caller's 503 error).
+
 :func:`upload_validate` reads the file once, in chunks, and
 
 * refuses an empty file (``file_empty``, 422) and a file over the limit
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import logging
 import re
 import unicodedata
 import zipfile
@@ -42,6 +46,7 @@ from typing import IO, Any, Final
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.files import File
 from django.db.models.fields.files import FieldFile
 
 from payor.config.env import env_int
@@ -64,8 +69,11 @@ __all__ = [
     "filename_sanitize",
     "stored_file_open",
     "upload_max_bytes",
+    "upload_store",
     "upload_validate",
 ]
+
+logger = logging.getLogger(__name__)
 
 #: The default size limit of an upload: 20 MiB (setting ``PAYOR_UPLOAD_MAX_BYTES``).
 DEFAULT_MAX_BYTES: Final = 20 * 1024 * 1024
@@ -345,6 +353,28 @@ def upload_validate(
         size=size,
         sha256=digest.hexdigest(),
     )
+
+
+def upload_store(
+    field_file: FieldFile,
+    checked: ValidatedUpload,
+    *,
+    name_stem: str,
+    unavailable: type[DomainError],
+    what: str,
+) -> None:
+    """Store a checked upload in ``field_file`` as ``<name_stem><detected extension>`` (the field's ``upload_to``
+    decides the folder); the model row is not saved.
+
+    ``OSError`` from the storage is logged as "``<what> <name_stem>`` could not be stored" and raised as
+    ``unavailable`` (the caller's 503 error, e.g. ``invoice_storage_unavailable``). A caller that refuses later
+    deletes the stored file again.
+    """
+    try:
+        field_file.save(f"{name_stem}{checked.file_type.extension}", File(checked.file), save=False)
+    except OSError as exc:
+        logger.error("%s %s could not be stored: %s", what, name_stem, exc)
+        raise unavailable() from exc
 
 
 def stored_file_open(file: FieldFile) -> tuple[IO[bytes], str]:

@@ -22,13 +22,11 @@ compliance), then ledger accounts — the same order as the contract services (c
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
-from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.http import HttpRequest
@@ -48,7 +46,7 @@ from payor.contracts.models import (
     Submission,
 )
 from payor.core.errors import PermissionDenied
-from payor.core.files import ATTACHMENT_TYPES, upload_validate
+from payor.core.files import ATTACHMENT_TYPES, upload_store, upload_validate
 from payor.core.ids import new_id
 from payor.core.money import Money
 from payor.invoices.errors import (
@@ -80,8 +78,6 @@ from payor.projects.models import BudgetLine, Project
 from payor.rbac.permissions import Perm, has_permission, require_permission, vendor_ids_for
 from payor.rbac.roles import ProjectRole
 from payor.vendors.compliance import vendor_compliance_check
-
-logger = logging.getLogger(__name__)
 
 REFERENCE_MAX = 64
 DESCRIPTION_MAX = 4000
@@ -898,11 +894,13 @@ def invoice_attachment_add(
         description=description,
         uploaded_by=actor,
     )
-    try:
-        attachment.file.save(f"{attachment.pk}{checked.file_type.extension}", File(checked.file), save=False)
-    except OSError as exc:
-        logger.error("invoice attachment %s could not be stored: %s", attachment.pk, exc)
-        raise InvoiceStorageUnavailable() from exc
+    upload_store(
+        attachment.file,
+        checked,
+        name_stem=str(attachment.pk),
+        unavailable=InvoiceStorageUnavailable,
+        what="invoice attachment",
+    )
     try:
         with transaction.atomic():
             locked = _locked(invoice)

@@ -40,7 +40,6 @@ from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING, Any, Final
 
 from django.core.exceptions import ValidationError
-from django.core.files import File
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -49,7 +48,7 @@ from payor import audit
 from payor.audit.canonical import json_safe
 from payor.audit.errors import AuditEventInvalid
 from payor.core.errors import PermissionDenied
-from payor.core.files import DOCUMENT_TYPES, stored_file_open, upload_validate
+from payor.core.files import DOCUMENT_TYPES, stored_file_open, upload_store, upload_validate
 from payor.core.ids import new_id
 from payor.rbac.permissions import Perm
 from payor.rbac.services import vendor_roles_revoke
@@ -565,11 +564,13 @@ def vendor_document_upload(
         uploaded_by=actor,
         valid_until=valid_until,
     )
-    try:
-        document.file.save(f"{document.pk}{checked.file_type.extension}", File(checked.file), save=False)
-    except OSError as exc:
-        logger.error("vendor document %s could not be stored: %s", document.pk, exc)
-        raise VendorDocumentStorageUnavailable() from exc
+    upload_store(
+        document.file,
+        checked,
+        name_stem=str(document.pk),
+        unavailable=VendorDocumentStorageUnavailable,
+        what="vendor document",
+    )
     try:
         with transaction.atomic():
             document.save(force_insert=True)

@@ -5,15 +5,20 @@ submitted. Full-page screenshots (desktop and phone width) go to ``test-artifact
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
+from django.utils import timezone
+from eth_account import Account
+from eth_account.messages import encode_typed_data
 
+from payor.accounts.models import Wallet
 from payor.contracts.models import MilestoneStatus, Submission, WorkRequest, WorkRequestStatus
 from payor.contracts.tests.conftest import fast_password_hashing, flow, media, world
 from payor.invoices.models import InvoiceStatus
 from payor.testing.milestones import PDF
-from tests.browser.test_invoice_journeys import sign_in_as
+from tests.browser.test_invoice_journeys import FAKE_TYPED_DATA_WALLET, sign_in_as
 from tests.browser.test_wallet_sign_in import screenshot
 
 __all__ = ["fast_password_hashing", "flow", "media", "world"]
@@ -138,3 +143,31 @@ def test_work_request_to_approved_milestone(page, live_server, flow, tmp_path):
     titles = page.locator("#notifications [data-notification]").all_inner_texts()
     assert len(titles) == 3
     screenshot(page, "milestones-notifications.png")
+
+
+def test_a_contractor_accepts_by_signing_the_terms_in_the_wallet(page, live_server, flow):
+    key = Account.create()
+    Wallet.objects.create(user=flow.contractor, address=key.address, chain_id=1, linked_at=timezone.now())
+    sent = flow.sent()
+    signed: list[dict] = []
+
+    def sign_typed_data(data: str) -> str:
+        typed = json.loads(data)
+        signed.append(typed)
+        return "0x" + key.sign_message(encode_typed_data(full_message=typed)).signature.hex().removeprefix("0x")
+
+    page.expose_function("payorTestSignTypedData", sign_typed_data)
+    page.add_init_script(FAKE_TYPED_DATA_WALLET % {"address": key.address})
+
+    sign_in_as(page, live_server, flow.contractor, f"/portal/work-requests/{sent.pk}/")
+    page.get_by_role("button", name="Sign with my wallet and accept").click()
+    page.locator(".alert-success").wait_for()
+
+    assert len(signed) == 1
+    assert signed[0]["message"]["termsSha256"] == "0x" + sent.terms_sha256
+    sent.refresh_from_db()
+    assert (sent.status, sent.signer_address, sent.chain_id) == (WorkRequestStatus.ACCEPTED, key.address, 1)
+    assert page.locator("#wr-status").inner_text() == "Accepted"
+    short = f"{key.address[:10]}…{key.address[-8:]}"
+    assert f"Signed by wallet {short} on chain 1" in page.inner_text("main")
+    screenshot(page, "milestones-contractor-signed-acceptance.png")

@@ -1,19 +1,25 @@
-"""Upload validation: the type from the bytes, the size limit, the hash, the file name."""
+"""Upload validation: the type from the bytes, the size limit, the hash, the file name; storing a checked upload."""
 
 from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import struct
+import types
 import zipfile
 import zlib
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.core.files.storage import FileSystemStorage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import models
+from django.db.models.fields.files import FieldFile
 from hypothesis import given
 from hypothesis import strategies as st
 
+from payor.core.errors import DomainError
 from payor.core.files import (
     ATTACHMENT_TYPES,
     CSV,
@@ -28,6 +34,7 @@ from payor.core.files import (
     FileTypeNotAllowed,
     filename_sanitize,
     upload_max_bytes,
+    upload_store,
     upload_validate,
 )
 
@@ -214,3 +221,44 @@ def test_any_name_sanitizes_to_something_safe(name):
     assert "\\" not in safe
     assert not safe.startswith((".", " "))
     assert all(ord(ch) >= 32 and ch not in "\u202e\u200f" for ch in safe)
+
+
+class StoreUnavailable(DomainError):
+    code = "test_store_unavailable"
+    status = 503
+
+
+def field_file(location) -> FieldFile:
+    """An unsaved model file field on a file-system storage at ``location`` that stores under ``things/``."""
+    field = models.FileField(
+        storage=FileSystemStorage(location=str(location)), upload_to=lambda _, name: f"things/{name}"
+    )
+    field.set_attributes_from_name("file")
+    return FieldFile(types.SimpleNamespace(file=None), field, None)
+
+
+def test_a_checked_upload_is_stored_under_the_stem_and_detected_extension(tmp_path):
+    checked = upload_validate(io.BytesIO(PDF_BYTES), filename="claim.exe", allowed=ATTACHMENT_TYPES)
+    stored = field_file(tmp_path)
+
+    upload_store(stored, checked, name_stem="0190abcd", unavailable=StoreUnavailable, what="test file")
+
+    assert stored.name == "things/0190abcd.pdf"
+    assert stored.instance.file == "things/0190abcd.pdf"
+    assert (tmp_path / "things" / "0190abcd.pdf").read_bytes() == PDF_BYTES
+
+
+def test_a_storage_failure_is_logged_and_raised_as_the_callers_error(tmp_path, caplog):
+    blocked = tmp_path / "blocked"
+    blocked.write_bytes(b"a file where the storage needs a folder")
+    checked = upload_validate(io.BytesIO(PDF_BYTES), filename="claim.pdf", allowed=ATTACHMENT_TYPES)
+
+    with caplog.at_level(logging.ERROR, logger="payor.core.files"), pytest.raises(StoreUnavailable) as raised:
+        upload_store(field_file(blocked), checked, name_stem="0190abcd", unavailable=StoreUnavailable, what="test file")
+
+    assert isinstance(raised.value.__cause__, OSError)
+    assert [record.getMessage() for record in caplog.records] == [
+        f"test file 0190abcd could not be stored: {raised.value.__cause__}"
+    ]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["blocked"]
+    assert blocked.read_bytes() == b"a file where the storage needs a folder"

@@ -37,10 +37,13 @@ def test_disbursements_are_read_by_finance_and_their_own_vendor(billing):
     ]
     assert list(disbursement_list(viewer=billing.people["fin"], status="executed")) == []
 
-    # Another vendor's user sees the project but not this payment; the list is simply empty for them.
-    with pytest.raises(PermissionDenied):
+    # Another vendor's user sees the project but not this payment, nor that it exists; the list is empty for them.
+    with pytest.raises(DisbursementNotFound):
         disbursement_get_visible(viewer=other_vendor_user, disbursement_id=disbursement.pk)
     assert list(disbursement_list(viewer=other_vendor_user, project_id=project.pk)) == []
+    # A project role without payment access is told so.
+    with pytest.raises(PermissionDenied):
+        disbursement_get_visible(viewer=beneficiary, disbursement_id=disbursement.pk)
     with pytest.raises(PermissionDenied):
         disbursement_list(viewer=beneficiary, project_id=project.pk)
     # Someone who cannot see the project learns nothing.

@@ -15,7 +15,6 @@ Lists apply the same rule in SQL: the projects where the viewer holds ``contract
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -58,7 +57,7 @@ from payor.contracts.models import (
 )
 from payor.contracts.services import change_order_item
 from payor.core.errors import PermissionDenied
-from payor.core.files import stored_file_open
+from payor.core.files import stored_file_verified
 from payor.core.money import Money
 from payor.ledger.selectors import Figures, contract_figures
 from payor.projects.models import Project
@@ -78,7 +77,6 @@ from payor.vendors.models import Vendor
 if TYPE_CHECKING:
     from payor.rbac.permissions import Viewer
 
-logger = logging.getLogger(__name__)
 
 __all__ = [
     "ContractFigures",
@@ -551,15 +549,9 @@ def submission_file_download(*, viewer: User, row: SubmissionFile, request: Http
     work_request = submission.milestone.work_request
     if not _wr_may_see(viewer, work_request):
         raise SubmissionNotFound()
-    try:
-        handle, digest = stored_file_open(row.file)
-    except OSError as exc:
-        logger.error("submission file %s: stored file %s cannot be read: %s", row.pk, row.file, exc)
-        raise SubmissionFileIntegrityFailed("The stored file cannot be read") from exc
-    if digest != row.sha256:
-        handle.close()
-        logger.error("submission file %s: stored file %s does not match its SHA-256", row.pk, row.file)
-        raise SubmissionFileIntegrityFailed()
+    handle = stored_file_verified(
+        row.file, sha256=row.sha256, failed=SubmissionFileIntegrityFailed, what=f"submission file {row.pk}"
+    )
     try:
         audit.record(
             viewer,

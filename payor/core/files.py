@@ -68,6 +68,7 @@ __all__ = [
     "ValidatedUpload",
     "filename_sanitize",
     "stored_file_open",
+    "stored_file_verified",
     "upload_max_bytes",
     "upload_store",
     "upload_validate",
@@ -375,6 +376,30 @@ def upload_store(
     except OSError as exc:
         logger.error("%s %s could not be stored: %s", what, name_stem, exc)
         raise unavailable() from exc
+
+
+def stored_file_verified(
+    file: FieldFile,
+    *,
+    sha256: str,
+    failed: type[DomainError],
+    what: str,
+    mismatch_detail: str | None = None,
+) -> IO[bytes]:
+    """Open a stored upload for a download, checked against the SHA-256 recorded at upload: the handle, rewound
+    (the caller closes it). A file the storage cannot read, or whose bytes changed, is logged as an error
+    ("``<what>``: stored file ... cannot be read" / "does not match its SHA-256") and raised as ``failed`` (the
+    caller's 409, e.g. ``invoice_attachment_integrity_failed``)."""
+    try:
+        handle, digest = stored_file_open(file)
+    except OSError as exc:
+        logger.error("%s: stored file %s cannot be read: %s", what, file.name, exc)
+        raise failed("The stored file cannot be read") from exc
+    if digest != sha256:
+        handle.close()
+        logger.error("%s: stored file %s does not match its SHA-256", what, file.name)
+        raise failed(mismatch_detail)
+    return handle
 
 
 def stored_file_open(file: FieldFile) -> tuple[IO[bytes], str]:

@@ -23,7 +23,6 @@ The attachment download is an audited read (``invoice.attachment_downloaded``), 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import uuid
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
@@ -41,7 +40,7 @@ from payor.approvals.plan import ApprovalPlan, approval_plan
 from payor.contracts.errors import ContractNotFound
 from payor.contracts.models import Contract
 from payor.core.errors import DomainError, PermissionDenied
-from payor.core.files import stored_file_open
+from payor.core.files import stored_file_verified
 from payor.core.money import Money
 from payor.invoices.errors import (
     InvoiceAttachmentIntegrityFailed,
@@ -71,7 +70,6 @@ from payor.vendors.models import VendorUser
 if TYPE_CHECKING:
     from payor.rbac.permissions import Viewer
 
-logger = logging.getLogger(__name__)
 
 __all__ = [
     "FundsAvailability",
@@ -463,15 +461,12 @@ def invoice_attachment_download(
     invoice = attachment.invoice
     if not _may_see(viewer, invoice):
         raise InvoiceNotFound()
-    try:
-        handle, digest = stored_file_open(attachment.file)
-    except OSError as exc:
-        logger.error("invoice attachment %s: stored file %s cannot be read: %s", attachment.pk, attachment.file, exc)
-        raise InvoiceAttachmentIntegrityFailed("The stored file cannot be read") from exc
-    if digest != attachment.sha256:
-        handle.close()
-        logger.error("invoice attachment %s: stored file %s does not match its SHA-256", attachment.pk, attachment.file)
-        raise InvoiceAttachmentIntegrityFailed()
+    handle = stored_file_verified(
+        attachment.file,
+        sha256=attachment.sha256,
+        failed=InvoiceAttachmentIntegrityFailed,
+        what=f"invoice attachment {attachment.pk}",
+    )
     try:
         audit.record(
             viewer,

@@ -32,7 +32,6 @@ file behind (never a row without its file).
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import re
 import unicodedata
 import uuid
@@ -48,7 +47,7 @@ from payor import audit
 from payor.audit.canonical import json_safe
 from payor.audit.errors import AuditEventInvalid
 from payor.core.errors import PermissionDenied
-from payor.core.files import DOCUMENT_TYPES, stored_file_open, upload_store, upload_validate
+from payor.core.files import DOCUMENT_TYPES, stored_file_verified, upload_store, upload_validate
 from payor.core.ids import new_id
 from payor.rbac.permissions import Perm
 from payor.rbac.services import vendor_roles_revoke
@@ -90,7 +89,6 @@ if TYPE_CHECKING:
 
     from payor.accounts.models import Organization, User
 
-logger = logging.getLogger(__name__)
 
 __all__ = [
     "UPDATABLE_FIELDS",
@@ -695,15 +693,13 @@ def vendor_document_download(
     vendor = document.vendor
     if not vendor_user_linked(actor, vendor):
         vendor_permission_require(actor, Perm.DATAROOM_READ, vendor=vendor)
-    try:
-        handle, digest = stored_file_open(document.file)
-    except OSError as exc:
-        logger.error("vendor document %s: stored file %s cannot be read: %s", document.pk, document.file.name, exc)
-        raise VendorDocumentIntegrityFailed("The stored file cannot be read") from exc
-    if digest != document.sha256:
-        handle.close()
-        logger.error("vendor document %s: stored file %s does not match its SHA-256", document.pk, document.file.name)
-        raise VendorDocumentIntegrityFailed("The stored file does not match its recorded SHA-256")
+    handle = stored_file_verified(
+        document.file,
+        sha256=document.sha256,
+        failed=VendorDocumentIntegrityFailed,
+        what=f"vendor document {document.pk}",
+        mismatch_detail="The stored file does not match its recorded SHA-256",
+    )
     try:
         audit.record(
             actor,

@@ -33,6 +33,7 @@ from payor.core.files import (
     FileTooLarge,
     FileTypeNotAllowed,
     filename_sanitize,
+    stored_file_verified,
     upload_max_bytes,
     upload_store,
     upload_validate,
@@ -262,3 +263,35 @@ def test_a_storage_failure_is_logged_and_raised_as_the_callers_error(tmp_path, c
     ]
     assert sorted(path.name for path in tmp_path.iterdir()) == ["blocked"]
     assert blocked.read_bytes() == b"a file where the storage needs a folder"
+
+
+class StoredFileAltered(DomainError):
+    code = "test_stored_file_altered"
+    status = 409
+
+
+def test_a_stored_file_is_opened_only_while_it_matches_its_recorded_sha256(tmp_path, caplog):
+    checked = upload_validate(io.BytesIO(PDF_BYTES), filename="claim.pdf", allowed=ATTACHMENT_TYPES)
+    stored = field_file(tmp_path)
+    upload_store(stored, checked, name_stem="0190abcd", unavailable=StoreUnavailable, what="test file")
+    recorded = hashlib.sha256(PDF_BYTES).hexdigest()
+
+    with stored_file_verified(stored, sha256=recorded, failed=StoredFileAltered, what="test file 0190abcd") as handle:
+        assert handle.read() == PDF_BYTES
+
+    (tmp_path / "things" / "0190abcd.pdf").write_bytes(PDF_BYTES + b"%")
+    with caplog.at_level(logging.ERROR, logger="payor.core.files"), pytest.raises(StoredFileAltered) as altered:
+        stored_file_verified(
+            stored, sha256=recorded, failed=StoredFileAltered, what="test file 0190abcd", mismatch_detail="changed"
+        )
+    assert altered.value.detail == "changed"
+
+    (tmp_path / "things" / "0190abcd.pdf").unlink()
+    with caplog.at_level(logging.ERROR, logger="payor.core.files"), pytest.raises(StoredFileAltered) as missing:
+        stored_file_verified(stored, sha256=recorded, failed=StoredFileAltered, what="test file 0190abcd")
+    assert missing.value.detail == "The stored file cannot be read"
+    assert isinstance(missing.value.__cause__, OSError)
+    assert [record.getMessage() for record in caplog.records] == [
+        "test file 0190abcd: stored file things/0190abcd.pdf does not match its SHA-256",
+        f"test file 0190abcd: stored file things/0190abcd.pdf cannot be read: {missing.value.__cause__}",
+    ]

@@ -25,12 +25,15 @@ DOMAIN_VERSION: Final = "1"
 PRIMARY_TYPE: Final = "ApprovalDecision"
 SIGNATURE_RE: Final = re.compile(r"0x[0-9a-fA-F]{130}")
 
+#: The domain Payor signs under ({name, version, chainId}); shared by every typed-data message it asks for.
+DOMAIN_FIELDS: Final[list[dict[str, str]]] = [
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+]
+
 TYPES: Final[dict[str, list[dict[str, str]]]] = {
-    "EIP712Domain": [
-        {"name": "name", "type": "string"},
-        {"name": "version", "type": "string"},
-        {"name": "chainId", "type": "uint256"},
-    ],
+    "EIP712Domain": DOMAIN_FIELDS,
     PRIMARY_TYPE: [
         {"name": "project", "type": "string"},
         {"name": "targetType", "type": "string"},

@@ -29,6 +29,7 @@ from payor import audit, events
 from payor.accounts.models import User
 from payor.accounts.wallets import chain_ids_allowed
 from payor.approvals.decisions import ApprovalItem, approval_decide
+from payor.approvals.eip712 import DOMAIN_FIELDS as EIP712_DOMAIN_FIELDS
 from payor.approvals.eip712 import DOMAIN_NAME as EIP712_DOMAIN_NAME
 from payor.approvals.eip712 import DOMAIN_VERSION as EIP712_DOMAIN_VERSION
 from payor.approvals.eip712 import approval_signature_verify
@@ -668,11 +669,7 @@ SUBMISSION_FILES_MAX = 20
 TERMS_VERSION = 1
 ACCEPTANCE_PRIMARY_TYPE = "WorkRequestAcceptance"
 ACCEPTANCE_TYPES: dict[str, list[dict[str, str]]] = {
-    "EIP712Domain": [
-        {"name": "name", "type": "string"},
-        {"name": "version", "type": "string"},
-        {"name": "chainId", "type": "uint256"},
-    ],
+    "EIP712Domain": EIP712_DOMAIN_FIELDS,
     ACCEPTANCE_PRIMARY_TYPE: [
         {"name": "project", "type": "string"},
         {"name": "workRequest", "type": "string"},
